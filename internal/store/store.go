@@ -50,6 +50,10 @@ type Session struct {
 	// LastSeq and LastHash describe the newest ingested event.
 	LastSeq  uint64 `json:"last_seq"`
 	LastHash string `json:"last_hash,omitempty"`
+	// SignedSeq and Signature hold the gateway's signature over the
+	// session's closing event (see recording.Sign); empty until signed.
+	SignedSeq uint64 `json:"signed_seq,omitempty"`
+	Signature string `json:"signature,omitempty"`
 }
 
 // SessionFilter selects sessions for ListSessions. Zero fields match all.
@@ -113,6 +117,9 @@ type Sessions interface {
 	EndSession(ctx context.Context, id string, at time.Time, status, reason string) error
 	GetSession(ctx context.Context, id string) (*Session, error)
 	ListSessions(ctx context.Context, f SessionFilter) ([]Session, error)
+	// SignSession stores the gateway's signature over the event with the
+	// given seq (the session's closing event).
+	SignSession(ctx context.Context, id string, seq uint64, sig string) error
 }
 
 // Events stores recorded session events.
