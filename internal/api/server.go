@@ -1,0 +1,235 @@
+package api
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// maxBodyBytes caps every request body.
+const maxBodyBytes = 1 << 20
+
+// Server is the HTTP API. Fill in the fields, then serve Handler. Store and
+// Authenticate are required; a nil action func makes its routes answer 501.
+type Server struct {
+	Store store.Store
+	// Authenticate resolves a bearer token. It returns an error wrapping
+	// auth.ErrInvalidToken for a bad token; any other error is treated as
+	// an outage (500), not as a bad token.
+	Authenticate func(ctx context.Context, bearer string) (*auth.Principal, error)
+	// IssueToken issues a token for identity and groups on behalf of by.
+	// The API has already checked that by is an admin. It returns the
+	// secret, which the API shows once.
+	IssueToken func(ctx context.Context, by *auth.Principal, identity string, groups []string, ttl time.Duration) (string, *store.Token, error)
+	// RevokeToken revokes a token by ID; an unknown ID wraps store.ErrNotFound.
+	RevokeToken func(ctx context.Context, id string) error
+	// JoinToken creates a one-time connector join token.
+	JoinToken func(ctx context.Context, connector string, ttl time.Duration) (string, error)
+	// ConnectorOnline reports whether a connector has a live tunnel; nil
+	// means none is online.
+	ConnectorOnline func(name string) bool
+	// SessionSignature returns the gateway's signature over a session's
+	// final event, or "" while the session is not closed and signed.
+	SessionSignature func(ctx context.Context, id string) (string, error)
+	// PublicKey verifies session signatures.
+	PublicKey ed25519.PublicKey
+	// Logger receives internal errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Default and maximum TTLs for what the API issues.
+const (
+	defaultTokenTTL = time.Hour
+	defaultJoinTTL  = time.Hour
+)
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /api/v1/whoami", s.authed(s.whoami))
+	mux.Handle("GET /api/v1/sessions", s.authed(s.listSessions))
+	mux.Handle("GET /api/v1/sessions/{id}", s.authed(s.getSession))
+	mux.Handle("GET /api/v1/sessions/{id}/events", s.authed(s.listEvents))
+	mux.Handle("GET /api/v1/sessions/{id}/verify", s.authed(s.verifySession))
+	mux.Handle("POST /api/v1/tokens", s.admin(s.issueToken))
+	mux.Handle("GET /api/v1/tokens", s.admin(s.listTokens))
+	mux.Handle("POST /api/v1/tokens/{id}/revoke", s.admin(s.revokeToken))
+	mux.Handle("POST /api/v1/connectors/join-tokens", s.admin(s.joinToken))
+	mux.Handle("GET /api/v1/connectors", s.admin(s.listConnectors))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, &httpError{status: http.StatusNotFound, msg: "not found"})
+	})
+	return mux
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// handlerFunc is a route that has an authenticated caller. A returned error
+// is turned into the JSON error shape by fail.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p *auth.Principal) error
+
+// authed requires a valid bearer token.
+func (s *Server) authed(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.principal(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := h(w, r, p); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+// admin requires a valid bearer token of an admin.
+func (s *Server) admin(h handlerFunc) http.Handler {
+	return s.authed(func(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+		if !p.IsAdmin() {
+			return errForbidden
+		}
+		return h(w, r, p)
+	})
+}
+
+func (s *Server) principal(r *http.Request) (*auth.Principal, error) {
+	scheme, bearer, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	bearer = strings.TrimSpace(bearer)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || bearer == "" {
+		return nil, errUnauthenticated
+	}
+	if s.Authenticate == nil {
+		return nil, errors.New("api: Server.Authenticate is nil")
+	}
+	p, err := s.Authenticate(r.Context(), bearer)
+	if errors.Is(err, auth.ErrInvalidToken) {
+		return nil, errUnauthenticated
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	if p == nil {
+		return nil, errors.New("authenticate: no principal")
+	}
+	return p, nil
+}
+
+// httpError is an error whose message may be shown to the client.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+var (
+	errUnauthenticated = &httpError{http.StatusUnauthorized, "missing, invalid or expired token"}
+	errForbidden       = &httpError{http.StatusForbidden, "this action needs an admin token"}
+	errNotImplemented  = &httpError{http.StatusNotImplemented, "not available on this gateway"}
+)
+
+func badRequest(format string, args ...any) error {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func notFound(what string) error {
+	return &httpError{http.StatusNotFound, what + " not found"}
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+	Ref   string `json:"ref"`
+}
+
+// fail writes err as the JSON error shape. Errors that are not an
+// *httpError are internal: the client sees only a generic message and the
+// ref under which the cause was logged.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	ref := newRef()
+	var he *httpError
+	if !errors.As(err, &he) {
+		s.logger().ErrorContext(r.Context(), "api request failed",
+			"ref", ref, "method", r.Method, "path", r.URL.Path, "err", err)
+		he = &httpError{http.StatusInternalServerError, "internal error"}
+	}
+	if he.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+	}
+	writeJSON(w, he.status, errorBody{Error: he.msg, Ref: ref})
+}
+
+func newRef() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	// The status line is sent: a failure here is a gone client, and there
+	// is nothing left to tell it.
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decodeBody reads one JSON object of at most maxBodyBytes into v,
+// rejecting unknown fields and trailing data.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &httpError{http.StatusRequestEntityTooLarge, "request body too large"}
+		}
+		if errors.Is(err, io.EOF) {
+			return badRequest("request body must be a JSON object")
+		}
+		return badRequest("invalid request body: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return badRequest("invalid request body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+// parseTTL parses a duration such as "15m"; empty means def.
+func parseTTL(v string, def time.Duration) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, badRequest("invalid ttl %q: want a positive duration such as 15m or 1h", v)
+	}
+	return d, nil
+}
