@@ -1,0 +1,444 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// newSessionsCmd returns "gatehouse sessions": list, show, replay, export.
+func newSessionsCmd(o *clientOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sessions",
+		Short: "List, inspect, replay and export recorded sessions",
+	}
+	cmd.AddCommand(newSessionsListCmd(o), newSessionsShowCmd(o), newSessionsReplayCmd(o), newSessionsExportCmd(o))
+	return cmd
+}
+
+func newSessionsListCmd(o *clientOptions) *cobra.Command {
+	var f store.SessionFilter
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List sessions, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.sessions(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if o.json {
+				if list == nil {
+					list = []store.Session{}
+				}
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			return printSessions(cmd.OutOrStdout(), list)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.Identity, "identity", "", "only sessions of this identity")
+	fl.StringVar(&f.Connection, "connection", "", "only sessions to this connection")
+	fl.StringVar(&f.Status, "status", "", "only sessions with this status: active, ended or failed")
+	fl.IntVar(&f.Limit, "limit", 0, "at most this many sessions (default 100)")
+	return cmd
+}
+
+func printSessions(w io.Writer, list []store.Session) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tIDENTITY\tCONNECTION\tPROTOCOL\tSTATUS\tSTARTED\tDURATION\tSTATEMENTS")
+	for _, s := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n",
+			clean(s.ID, false), clean(s.Identity, false), clean(s.Connection, false), clean(s.Protocol, false),
+			clean(s.Status, false), fmtTime(s.StartedAt), sessionDuration(&s), s.Statements)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	return nil
+}
+
+func sessionDuration(s *store.Session) string {
+	if s.EndedAt.IsZero() {
+		return "-"
+	}
+	return fmtDuration(s.EndedAt.Sub(s.StartedAt))
+}
+
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(10 * time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+func newSessionsShowCmd(o *clientOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a session and the timeline of its events",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			s, err := c.session(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			evs, err := c.events(cmd.Context(), s.ID)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if o.json {
+				if evs == nil {
+					evs = []store.Event{}
+				}
+				return printJSON(w, struct {
+					Session *store.Session `json:"session"`
+					Events  []store.Event  `json:"events"`
+				}{s, evs})
+			}
+			if err := printSessionHeader(w, s); err != nil {
+				return err
+			}
+			fmt.Fprintln(w)
+			return printTimeline(w, s, evs)
+		},
+	}
+}
+
+func printSessionHeader(w io.Writer, s *store.Session) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, clean(v, false))
+		}
+	}
+	row("Session", s.ID)
+	row("Identity", s.Identity)
+	row("Groups", strings.Join(s.Groups, ", "))
+	row("Connection", s.Connection)
+	row("Database", s.Database)
+	row("Protocol", s.Protocol)
+	row("Connector", s.Connector)
+	row("Client", s.ClientAddr)
+	row("Policy", s.Policy)
+	row("Status", s.Status)
+	row("Error", s.Error)
+	row("Started", fmtTime(s.StartedAt))
+	if !s.EndedAt.IsZero() {
+		row("Ended", fmt.Sprintf("%s (%s)", fmtTime(s.EndedAt), sessionDuration(s)))
+	}
+	row("Statements", fmt.Sprint(s.Statements))
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write session: %w", err)
+	}
+	return nil
+}
+
+// Recorded event payloads, decoded leniently: an unknown field or type is
+// shown as raw JSON rather than failing the command.
+type (
+	startData struct {
+		Identity   string `json:"identity"`
+		Connection string `json:"connection"`
+		Database   string `json:"database"`
+		ClientAddr string `json:"client_addr"`
+		Policy     string `json:"policy"`
+		Connector  string `json:"connector"`
+		Protocol   string `json:"protocol"`
+	}
+	statementData struct {
+		Protocol string      `json:"protocol"`
+		Text     string      `json:"text"`
+		Name     string      `json:"name"`
+		Portal   string      `json:"portal"`
+		Params   []paramData `json:"params"`
+	}
+	paramData struct {
+		Null      bool            `json:"null"`
+		Format    int             `json:"format"`
+		Data      json.RawMessage `json:"data"`
+		Truncated bool            `json:"truncated"`
+		Size      int             `json:"size"`
+	}
+	resultData struct {
+		Tag        string  `json:"tag"`
+		Rows       int64   `json:"rows"`
+		DurationMS float64 `json:"duration_ms"`
+		Error      *struct {
+			Severity string `json:"severity"`
+			Code     string `json:"code"`
+			Message  string `json:"message"`
+		} `json:"error"`
+	}
+	endData struct {
+		Reason     string `json:"reason"`
+		Statements int64  `json:"statements"`
+		Error      string `json:"error"`
+	}
+)
+
+// printTimeline prints one line (or block) per event, with its offset from
+// the session's start.
+func printTimeline(w io.Writer, s *store.Session, evs []store.Event) error {
+	start := timelineStart(s, evs)
+	for _, e := range evs {
+		prefix := fmt.Sprintf("%10s  #%-4d %-14s", offset(start, e.Time), e.Seq, clean(e.Type, false))
+		if _, err := fmt.Fprintf(w, "%s %s\n", prefix, indent(describe(e), len(prefix)+1)); err != nil {
+			return fmt.Errorf("write timeline: %w", err)
+		}
+	}
+	if len(evs) == 0 {
+		fmt.Fprintln(w, "(no events recorded)")
+	}
+	return nil
+}
+
+func timelineStart(s *store.Session, evs []store.Event) time.Time {
+	if len(evs) > 0 {
+		return evs[0].Time
+	}
+	return s.StartedAt
+}
+
+func offset(start, t time.Time) string {
+	return fmt.Sprintf("+%.3fs", t.Sub(start).Seconds())
+}
+
+// describe renders an event's payload as readable text.
+func describe(e store.Event) string {
+	switch e.Type {
+	case "session.start":
+		var d startData
+		if json.Unmarshal(e.Data, &d) == nil {
+			s := fmt.Sprintf("%s -> %s", d.Identity, d.Connection)
+			if d.Database != "" {
+				s += "/" + d.Database
+			}
+			if d.ClientAddr != "" {
+				s += " from " + d.ClientAddr
+			}
+			if d.Policy != "" {
+				s += ", policy " + d.Policy
+			}
+			return clean(s, false)
+		}
+	case "statement":
+		var d statementData
+		if json.Unmarshal(e.Data, &d) == nil {
+			return statementText(&d)
+		}
+	case "result":
+		var d resultData
+		if json.Unmarshal(e.Data, &d) == nil {
+			return resultText(&d)
+		}
+	case "session.end":
+		var d endData
+		if json.Unmarshal(e.Data, &d) == nil {
+			s := fmt.Sprintf("%s, %d statements", d.Reason, d.Statements)
+			if d.Error != "" {
+				s += ": " + d.Error
+			}
+			return clean(s, false)
+		}
+	}
+	return clean(string(e.Data), false)
+}
+
+func statementText(d *statementData) string {
+	var b strings.Builder
+	b.WriteString(clean(strings.TrimSpace(d.Text), true))
+	if d.Name != "" {
+		fmt.Fprintf(&b, "\n(prepared statement %q)", clean(d.Name, false))
+	}
+	if len(d.Params) > 0 {
+		b.WriteString("\nparams:")
+		for i, p := range d.Params {
+			fmt.Fprintf(&b, " $%d=%s", i+1, paramText(&p))
+		}
+	}
+	return b.String()
+}
+
+func paramText(p *paramData) string {
+	if p.Null {
+		return "NULL"
+	}
+	var s string
+	if p.Format == 1 {
+		s = fmt.Sprintf("<binary %d bytes>", p.Size)
+	} else {
+		var str string
+		if json.Unmarshal(p.Data, &str) == nil {
+			s = "'" + clean(strings.ReplaceAll(str, "'", "''"), false) + "'"
+		} else {
+			s = clean(string(p.Data), false)
+		}
+	}
+	if p.Truncated {
+		s += fmt.Sprintf("...(%d bytes)", p.Size)
+	}
+	return s
+}
+
+func resultText(d *resultData) string {
+	if d.Error != nil {
+		return clean(fmt.Sprintf("%s %s: %s (%s)", d.Error.Severity, d.Error.Code, d.Error.Message,
+			fmtDuration(msDuration(d.DurationMS))), false)
+	}
+	rows := "rows"
+	if d.Rows == 1 {
+		rows = "row"
+	}
+	return clean(fmt.Sprintf("%s, %d %s, %s", d.Tag, d.Rows, rows, fmtDuration(msDuration(d.DurationMS))), false)
+}
+
+func msDuration(ms float64) time.Duration {
+	return time.Duration(ms * float64(time.Millisecond))
+}
+
+// indent indents every line after the first by n spaces.
+func indent(s string, n int) string {
+	return strings.ReplaceAll(s, "\n", "\n"+strings.Repeat(" ", n))
+}
+
+func newSessionsReplayCmd(o *clientOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "replay ID",
+		Short: "Replay a database session's statements and results in order",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			s, err := c.session(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			evs, err := c.events(cmd.Context(), s.ID)
+			if err != nil {
+				return err
+			}
+			steps := replaySteps(evs)
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), steps)
+			}
+			return printReplay(cmd.OutOrStdout(), s, evs, steps)
+		},
+	}
+}
+
+// replayStep is one statement and the result that followed it.
+type replayStep struct {
+	Seq       uint64         `json:"seq"`
+	Time      time.Time      `json:"time"`
+	Statement *statementData `json:"statement"`
+	Result    *resultData    `json:"result,omitempty"`
+}
+
+// replaySteps pairs each statement with the next result. A statement
+// without a result (a blocked one, or the session ended first) keeps a nil
+// Result.
+func replaySteps(evs []store.Event) []replayStep {
+	steps := []replayStep{}
+	for _, e := range evs {
+		switch e.Type {
+		case "statement":
+			var d statementData
+			if json.Unmarshal(e.Data, &d) != nil {
+				d = statementData{Text: string(e.Data)}
+			}
+			steps = append(steps, replayStep{Seq: e.Seq, Time: e.Time, Statement: &d})
+		case "result":
+			var d resultData
+			if n := len(steps); n > 0 && steps[n-1].Result == nil && json.Unmarshal(e.Data, &d) == nil {
+				steps[n-1].Result = &d
+			}
+		}
+	}
+	return steps
+}
+
+func printReplay(w io.Writer, s *store.Session, evs []store.Event, steps []replayStep) error {
+	head := fmt.Sprintf("Session %s: %s -> %s", s.ID, s.Identity, s.Connection)
+	if s.Database != "" {
+		head += "/" + s.Database
+	}
+	head += ", started " + fmtTime(s.StartedAt)
+	fmt.Fprintln(w, clean(head, false))
+	start := timelineStart(s, evs)
+	for i, st := range steps {
+		prefix := fmt.Sprintf("[%s] %d.", offset(start, st.Time), i+1)
+		fmt.Fprintf(w, "\n%s %s\n", prefix, indent(statementText(st.Statement), len(prefix)+1))
+		pad := strings.Repeat(" ", len(prefix)+1)
+		if st.Result != nil {
+			fmt.Fprintf(w, "%s=> %s\n", pad, resultText(st.Result))
+		} else {
+			fmt.Fprintf(w, "%s=> (no result recorded)\n", pad)
+		}
+	}
+	if len(steps) == 0 {
+		fmt.Fprintln(w, "\n(no statements recorded)")
+	}
+	if !s.EndedAt.IsZero() {
+		_, err := fmt.Fprintf(w, "\nSession %s at %s after %s\n", clean(s.Status, false), offset(start, s.EndedAt), sessionDuration(s))
+		if err != nil {
+			return fmt.Errorf("write replay: %w", err)
+		}
+	}
+	return nil
+}
+
+func newSessionsExportCmd(o *clientOptions) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "export ID",
+		Short: "Export a session's recording, one JSON event per line",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "jsonl" {
+				return fmt.Errorf("unsupported export format %q: use --format jsonl", format)
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			evs, err := c.events(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			// Event data is written byte for byte as recorded, so that an
+			// export can be verified again.
+			enc.SetEscapeHTML(false)
+			for _, e := range evs {
+				if err := enc.Encode(e); err != nil {
+					return fmt.Errorf("write event %d: %w", e.Seq, err)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "jsonl", "export format: jsonl")
+	return cmd
+}
