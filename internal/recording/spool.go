@@ -1,0 +1,708 @@
+package recording
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrClosed is returned by a Spool's methods after Close.
+var ErrClosed = errors.New("spool closed")
+
+const (
+	defaultSegmentSize  = 16 << 20
+	defaultSyncInterval = 200 * time.Millisecond
+	segmentExt          = ".seg"
+	ackedName           = "acked"
+	ackedMagic          = "gatehouse-spool-ack v1"
+	readChunk           = 64 << 10
+	// maxKeptBuffer bounds the append buffer kept between calls after an
+	// unusually large Append.
+	maxKeptBuffer = 1 << 20
+)
+
+// SpoolOptions configure a Spool. The zero value gives the defaults.
+type SpoolOptions struct {
+	// SegmentSize is the size after which appends go to a new segment file;
+	// 0 means 16 MiB. One Append never spans two segments.
+	SegmentSize int64
+	// SyncInterval is how often a background goroutine fsyncs appended
+	// data; 0 means 200ms, and a negative value turns it off (call Sync).
+	SyncInterval time.Duration
+	// Logger receives recovery warnings (truncated records) and background
+	// sync failures; nil discards them.
+	Logger *slog.Logger
+}
+
+// Position is a place in the spool: a byte offset within a segment file. The
+// zero Position is before every event.
+type Position struct {
+	Segment uint64
+	Offset  int64
+}
+
+func (p Position) less(q Position) bool {
+	return p.Segment < q.Segment || p.Segment == q.Segment && p.Offset < q.Offset
+}
+
+// Spool is a write-ahead log of events in a directory, with one reader
+// cursor for shipping. Append and Sync are safe for concurrent use; Next,
+// Ack and Rewind are meant to be called by one shipping goroutine.
+type Spool struct {
+	dir  string
+	opts SpoolOptions
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	broken   error    // a failed write that could not be undone
+	f        *os.File // the segment appends go to
+	seg      uint64   // f's segment number
+	size     int64    // bytes written to f: readers read no further
+	segments []uint64 // existing segments in order; the last is seg
+	buf      []byte   // encoding buffer, reused
+	dirty    bool     // written since the last fsync
+	waiting  bool     // a reader waits on notify
+	notify   chan struct{}
+
+	// Reader state, owned by the goroutine calling Next/Ack/Rewind.
+	readMu    sync.Mutex
+	acked     Position
+	delivered Position // the furthest position Next has returned
+	rpos      Position // where the next record to return starts
+	rf        *os.File // rpos.Segment, opened for reading; nil when not open
+	rbuf      []byte   // rbuf[rlo:rhi] are the bytes of the file from rpos on
+	rlo, rhi  int
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenSpool opens the spool in dir, creating dir with mode 0700 if needed.
+// It recovers from a crash: every segment not yet acknowledged is read, and
+// a segment is truncated at the first record that is torn or corrupt, so that
+// such bytes are never shipped. Reading starts at the acknowledged position.
+func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = defaultSegmentSize
+	}
+	if opts.SyncInterval == 0 {
+		opts.SyncInterval = defaultSyncInterval
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	s := &Spool{
+		dir:    dir,
+		opts:   opts,
+		log:    log,
+		notify: make(chan struct{}),
+	}
+	if err := s.recover(); err != nil {
+		if s.f != nil {
+			s.f.Close()
+		}
+		return nil, fmt.Errorf("open spool %s: %w", dir, err)
+	}
+	if opts.SyncInterval > 0 {
+		s.stop = make(chan struct{})
+		s.done = make(chan struct{})
+		go s.syncLoop(opts.SyncInterval)
+	}
+	return s, nil
+}
+
+func (s *Spool) segmentPath(seg uint64) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%016x%s", seg, segmentExt))
+}
+
+// recover reads the acked position and the segments, repairs them and opens
+// the segment appends go to.
+func (s *Spool) recover() error {
+	acked, err := readAcked(filepath.Join(s.dir, ackedName))
+	if err != nil {
+		return err
+	}
+	segs, err := listSegments(s.dir)
+	if err != nil {
+		return err
+	}
+	sizes := make(map[uint64]int64, len(segs))
+	for _, seg := range segs {
+		if seg < acked.Segment {
+			// Acknowledged; a crash came between the ack and the removal.
+			if err := os.Remove(s.segmentPath(seg)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove acknowledged segment: %w", err)
+			}
+			continue
+		}
+		size, boundary, err := s.repairSegment(seg, acked)
+		if err != nil {
+			return err
+		}
+		if seg == acked.Segment && !boundary {
+			if acked.Offset < size {
+				return fmt.Errorf("acked position %d:%d is not at a record boundary", acked.Segment, acked.Offset)
+			}
+			// The acknowledged records were written but never reached the
+			// disk before the machine stopped; they were shipped, so start
+			// after what is left.
+			s.log.Warn("spool: acknowledged position beyond segment end",
+				"segment", seg, "acked_offset", acked.Offset, "size", size)
+			acked.Offset = size
+		}
+		s.segments = append(s.segments, seg)
+		sizes[seg] = size
+	}
+	s.acked, s.delivered, s.rpos = acked, acked, acked
+
+	// Appends go to a fresh segment, so that they never follow bytes of a
+	// previous run and never land before the acknowledged position.
+	if n := len(s.segments); n > 0 && sizes[s.segments[n-1]] == 0 && s.segments[n-1] > acked.Segment {
+		s.seg = s.segments[n-1]
+		s.f, err = os.OpenFile(s.segmentPath(s.seg), os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("open segment: %w", err)
+		}
+		return nil
+	}
+	next := acked.Segment + 1
+	if n := len(s.segments); n > 0 && s.segments[n-1] >= next {
+		next = s.segments[n-1] + 1
+	}
+	return s.createSegment(next)
+}
+
+// createSegment makes seg the segment appends go to.
+func (s *Spool) createSegment(seg uint64) error {
+	f, err := os.OpenFile(s.segmentPath(seg), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create segment: %w", err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		f.Close()
+		return err
+	}
+	s.f, s.seg, s.size, s.dirty = f, seg, 0, false
+	s.segments = append(s.segments, seg)
+	return nil
+}
+
+// repairSegment reads segment seg, truncates it after its last good record,
+// and returns its size and whether acked is at one of its record boundaries.
+func (s *Spool) repairSegment(seg uint64, acked Position) (size int64, boundary bool, err error) {
+	path := s.segmentPath(seg)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return 0, false, fmt.Errorf("open segment: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, false, fmt.Errorf("stat segment: %w", err)
+	}
+	good, bad := scanRecords(bufio.NewReaderSize(f, readChunk), func(off int64) {
+		if seg == acked.Segment && off == acked.Offset {
+			boundary = true
+		}
+	})
+	if good == fi.Size() {
+		return good, boundary, nil
+	}
+	s.log.Warn("spool: truncating torn or corrupt records",
+		"segment", seg, "offset", good, "dropped_bytes", fi.Size()-good, "reason", bad)
+	if err := f.Truncate(good); err != nil {
+		return 0, false, fmt.Errorf("truncate segment: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, false, fmt.Errorf("truncate segment: %w", err)
+	}
+	return good, boundary, nil
+}
+
+// scanRecords reads records from r until the end or the first bad record,
+// calling at with the offset of every record boundary (including 0 and the
+// end). It returns the offset after the last good record, and why it stopped
+// if that was not the end of r.
+func scanRecords(r io.Reader, at func(off int64)) (good int64, bad error) {
+	var (
+		hdr [frameHeaderSize]byte
+		buf []byte
+		e   Event
+	)
+	for {
+		at(good)
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if err == io.EOF {
+				return good, nil
+			}
+			return good, errShortRecord
+		}
+		size := frameHeaderSize + payloadLen(hdr[:])
+		if size > frameHeaderSize+maxRecordSize {
+			return good, errRecordTooBig
+		}
+		buf = slices.Grow(buf[:0], size)[:size]
+		copy(buf, hdr[:])
+		if _, err := io.ReadFull(r, buf[frameHeaderSize:]); err != nil {
+			return good, errShortRecord
+		}
+		m, err := decodeRecord(buf, &e)
+		if err != nil {
+			return good, err
+		}
+		good += int64(m)
+	}
+}
+
+func listSegments(dir string) ([]uint64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list segments: %w", err)
+	}
+	var segs []uint64
+	for _, de := range entries {
+		name, ok := strings.CutSuffix(de.Name(), segmentExt)
+		if !ok || len(name) != 16 || !de.Type().IsRegular() {
+			continue
+		}
+		seg, err := strconv.ParseUint(name, 16, 64)
+		if err != nil || seg == 0 {
+			continue
+		}
+		segs = append(segs, seg)
+	}
+	slices.Sort(segs)
+	return segs, nil
+}
+
+func readAcked(path string) (Position, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Position{}, nil
+	}
+	if err != nil {
+		return Position{}, fmt.Errorf("read acked position: %w", err)
+	}
+	rest, ok := strings.CutPrefix(string(b), ackedMagic+" ")
+	rest, ok2 := strings.CutSuffix(rest, "\n")
+	segStr, offStr, ok3 := strings.Cut(rest, " ")
+	seg, err1 := strconv.ParseUint(segStr, 10, 64)
+	off, err2 := strconv.ParseInt(offStr, 10, 64)
+	if !ok || !ok2 || !ok3 || err1 != nil || err2 != nil || off < 0 {
+		return Position{}, fmt.Errorf("read acked position %s: malformed", path)
+	}
+	return Position{Segment: seg, Offset: off}, nil
+}
+
+func (s *Spool) writeAcked(pos Position) error {
+	tmp := filepath.Join(s.dir, ackedName+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write acked position: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "%s %d %d\n", ackedMagic, pos.Segment, pos.Offset)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(s.dir, ackedName))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write acked position: %w", err)
+	}
+	return syncDir(s.dir)
+}
+
+// Append writes events to the spool with one write(2) call, encoding them
+// into a buffer under the spool's lock, and returns once the bytes are in the
+// file (not necessarily on the disk; see Sync). Every event's Data must be
+// valid JSON and its strings valid UTF-8, or Append writes nothing and
+// returns an error. It is safe for concurrent use, and returns ErrClosed
+// after Close.
+func (s *Spool) Append(evs ...Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.broken != nil {
+		return s.broken
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	b := s.buf[:0]
+	for i := range evs {
+		var err error
+		if b, err = appendRecord(b, &evs[i]); err != nil {
+			return fmt.Errorf("append to spool: %w", err)
+		}
+	}
+	if cap(b) <= maxKeptBuffer {
+		s.buf = b[:0]
+	} else {
+		s.buf = nil
+	}
+	if s.size > 0 && s.size+int64(len(b)) > s.opts.SegmentSize {
+		if err := s.rotate(); err != nil {
+			return fmt.Errorf("append to spool: %w", err)
+		}
+	}
+	n, err := s.f.Write(b)
+	if err != nil {
+		if n > 0 {
+			// Take back the partial record, so later appends do not follow it.
+			if terr := s.f.Truncate(s.size); terr != nil {
+				s.broken = fmt.Errorf("append to spool: segment %d has a partial record: %w", s.seg, terr)
+			}
+		}
+		return fmt.Errorf("append to spool: %w", err)
+	}
+	s.size += int64(n)
+	s.dirty = true
+	if s.waiting {
+		close(s.notify)
+		s.notify = make(chan struct{})
+		s.waiting = false
+	}
+	return nil
+}
+
+// rotate seals the current segment and starts the next. s.mu is held.
+func (s *Spool) rotate() error {
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("sync segment: %w", err)
+	}
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("close segment: %w", err)
+	}
+	if err := s.createSegment(s.seg + 1); err != nil {
+		s.broken = fmt.Errorf("append to spool: %w", err)
+		return err
+	}
+	return nil
+}
+
+// Sync flushes appended events to the disk (fsync).
+func (s *Spool) Sync() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	f, dirty := s.f, s.dirty
+	s.dirty = false
+	s.mu.Unlock()
+	if !dirty {
+		return nil
+	}
+	// Appends go on while the disk works.
+	if err := f.Sync(); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			// Rotated or closed meanwhile: both sync the file first.
+			return nil
+		}
+		s.mu.Lock()
+		s.dirty = true
+		s.mu.Unlock()
+		return fmt.Errorf("sync spool: %w", err)
+	}
+	return nil
+}
+
+func (s *Spool) syncLoop(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		err := s.Sync()
+		switch {
+		case err != nil && !failing && !errors.Is(err, ErrClosed):
+			s.log.Error("spool: background sync failed", "dir", s.dir, "err", err)
+			failing = true
+		case err == nil && failing:
+			s.log.Info("spool: background sync recovered", "dir", s.dir)
+			failing = false
+		}
+	}
+}
+
+// Next returns up to max events (max > 0) that follow the last events it
+// returned, or the acknowledged position after OpenSpool, Rewind or a
+// restart, with the position just after them. When there are none it blocks
+// until an Append or until ctx is done, then returns ctx's error; after Close
+// it returns ErrClosed. Events are returned as soon as some exist, so under
+// load batches grow up to max by themselves.
+func (s *Spool) Next(ctx context.Context, max int) ([]Event, Position, error) {
+	if max <= 0 {
+		return nil, Position{}, fmt.Errorf("spool next: max %d is not positive", max)
+	}
+	for {
+		s.readMu.Lock()
+		evs, err := s.read(max)
+		pos, seen := s.rpos, s.rpos.Offset+int64(s.rhi-s.rlo)
+		if len(evs) > 0 && s.delivered.less(pos) {
+			s.delivered = pos
+		}
+		s.readMu.Unlock()
+		if err != nil || len(evs) > 0 {
+			return evs, pos, err
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, Position{}, ErrClosed
+		}
+		if s.seg != pos.Segment || s.size > seen {
+			// Written since read looked.
+			s.mu.Unlock()
+			continue
+		}
+		s.waiting = true
+		ch := s.notify
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, Position{}, ctx.Err()
+		}
+	}
+}
+
+// segmentEnd returns how far seg may be read: the bytes written so far for
+// the segment appends go to, or the end of the file (-1) for a sealed one;
+// and the segment after seg, if there is one.
+func (s *Spool) segmentEnd(seg uint64) (end int64, next uint64, ok bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, 0, false, ErrClosed
+	}
+	i, _ := slices.BinarySearch(s.segments, seg+1)
+	if i < len(s.segments) {
+		next, ok = s.segments[i], true
+	}
+	if seg == s.seg {
+		return s.size, next, ok, nil
+	}
+	return -1, next, ok, nil
+}
+
+// read returns up to max events from s.rpos on, without waiting. s.readMu
+// is held.
+func (s *Spool) read(max int) ([]Event, error) {
+	var evs []Event
+	for len(evs) < max {
+		for len(evs) < max && s.rlo < s.rhi {
+			var e Event
+			n, err := decodeRecord(s.rbuf[s.rlo:s.rhi], &e)
+			if errors.Is(err, errShortRecord) {
+				break
+			}
+			if err != nil {
+				return evs, fmt.Errorf("spool: segment %d offset %d: %w", s.rpos.Segment, s.rpos.Offset, err)
+			}
+			evs = append(evs, e)
+			s.rlo += n
+			s.rpos.Offset += int64(n)
+		}
+		if len(evs) >= max {
+			break
+		}
+		end, next, hasNext, err := s.segmentEnd(s.rpos.Segment)
+		if err != nil {
+			return evs, err
+		}
+		fileEnd := s.rpos.Offset + int64(s.rhi-s.rlo)
+		if end >= 0 && fileEnd >= end {
+			break // caught up with the appends
+		}
+		n, err := s.fill(end, fileEnd)
+		if err != nil {
+			return evs, err
+		}
+		if n > 0 {
+			continue
+		}
+		// The end of a sealed segment.
+		if s.rlo < s.rhi {
+			return evs, fmt.Errorf("spool: segment %d offset %d: %w", s.rpos.Segment, s.rpos.Offset, errShortRecord)
+		}
+		if !hasNext {
+			break
+		}
+		s.closeReader()
+		s.rpos = Position{Segment: next}
+	}
+	return evs, nil
+}
+
+// fill reads more of segment s.rpos.Segment, from fileEnd up to end (-1: to
+// the end of the file), after the unparsed bytes. It returns 0 at the end of
+// the file or when the segment does not exist.
+func (s *Spool) fill(end, fileEnd int64) (int, error) {
+	if s.rf == nil {
+		f, err := os.Open(s.segmentPath(s.rpos.Segment))
+		if errors.Is(err, fs.ErrNotExist) && end < 0 {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("spool: open segment for reading: %w", err)
+		}
+		s.rf = f
+	}
+	need := readChunk
+	if unread := s.rbuf[s.rlo:s.rhi]; len(unread) >= frameHeaderSize {
+		// Make room for all of a record larger than a chunk.
+		need = max(need, frameHeaderSize+payloadLen(unread))
+	}
+	if len(s.rbuf)-s.rhi < need {
+		unread := s.rhi - s.rlo
+		if len(s.rbuf) < unread+need {
+			nb := make([]byte, unread+need)
+			copy(nb, s.rbuf[s.rlo:s.rhi])
+			s.rbuf = nb
+		} else {
+			copy(s.rbuf, s.rbuf[s.rlo:s.rhi])
+		}
+		s.rlo, s.rhi = 0, unread
+	}
+	space := s.rbuf[s.rhi:]
+	if end >= 0 && int64(len(space)) > end-fileEnd {
+		space = space[:end-fileEnd]
+	}
+	n, err := s.rf.ReadAt(space, fileEnd)
+	s.rhi += n
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n, fmt.Errorf("spool: read segment: %w", err)
+	}
+	if n == 0 && end >= 0 {
+		return 0, fmt.Errorf("spool: segment %d shorter than written", s.rpos.Segment)
+	}
+	return n, nil
+}
+
+func (s *Spool) closeReader() {
+	if s.rf != nil {
+		s.rf.Close()
+		s.rf = nil
+	}
+	s.rlo, s.rhi = 0, 0
+}
+
+// Ack records that every event before pos has been stored by the gateway:
+// it writes pos to the "acked" file (fsync and atomic rename), and deletes
+// the segments before pos.Segment. pos must be a position Next returned, and
+// not before the last one acknowledged.
+func (s *Spool) Ack(pos Position) error {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if pos == s.acked {
+		return nil
+	}
+	if pos.less(s.acked) {
+		return fmt.Errorf("spool ack %d:%d: before the acknowledged position %d:%d",
+			pos.Segment, pos.Offset, s.acked.Segment, s.acked.Offset)
+	}
+	if s.delivered.less(pos) {
+		return fmt.Errorf("spool ack %d:%d: beyond what was delivered", pos.Segment, pos.Offset)
+	}
+	if err := s.writeAcked(pos); err != nil {
+		return fmt.Errorf("spool ack: %w", err)
+	}
+	s.acked = pos
+	if s.rpos.less(pos) {
+		// Rewound, then acknowledged what was sent before: skip ahead.
+		s.closeReader()
+		s.rpos = pos
+	}
+	s.mu.Lock()
+	var old []uint64
+	for _, seg := range s.segments {
+		if seg < pos.Segment && seg != s.seg {
+			old = append(old, seg)
+		}
+	}
+	s.mu.Unlock()
+	for _, seg := range old {
+		if err := os.Remove(s.segmentPath(seg)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("spool ack: remove segment: %w", err)
+		}
+		s.mu.Lock()
+		s.segments = slices.DeleteFunc(s.segments, func(x uint64) bool { return x == seg })
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// Rewind makes the next Next start again from the acknowledged position, to
+// send again what a failed send did not deliver.
+func (s *Spool) Rewind() {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	s.closeReader()
+	s.rpos = s.acked
+}
+
+// Close stops the background sync, fsyncs and closes the current segment,
+// and wakes a blocked Next. It is idempotent; Append, Next, Ack and Sync
+// return ErrClosed afterwards.
+func (s *Spool) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.notify)
+		s.mu.Unlock()
+		if s.stop != nil {
+			close(s.stop)
+			<-s.done
+		}
+		s.mu.Lock()
+		err := s.f.Sync()
+		if cerr := s.f.Close(); err == nil {
+			err = cerr
+		}
+		s.mu.Unlock()
+		if err != nil {
+			s.closeErr = fmt.Errorf("close spool: %w", err)
+		}
+		s.readMu.Lock()
+		s.closeReader()
+		s.readMu.Unlock()
+	})
+	return s.closeErr
+}
