@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/demo"
+	"github.com/gatehouse-dev/gatehouse/internal/gateway"
+)
+
+func newDemoCmd() *cobra.Command {
+	var data string
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Start a throwaway PostgreSQL with sample data and gatehouse in front of it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			out := cmd.OutOrStdout()
+			fmt.Fprintln(out, "starting a throwaway PostgreSQL with sample data...")
+			pg, err := demo.StartPostgres(ctx)
+			if err != nil {
+				return fmt.Errorf("demo: %w", err)
+			}
+			defer pg.Stop()
+			if err := pg.Seed(ctx); err != nil {
+				return fmt.Errorf("demo: %w", err)
+			}
+			cfg := pg.Config(data)
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			g := &gateway.Gateway{Config: cfg, Embedded: true, Logger: newLogger(cfg, cmd.ErrOrStderr())}
+			if err := g.Start(ctx); err != nil {
+				return err
+			}
+			defer func() {
+				cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				g.Close(cctx)
+			}()
+			tok, _, err := g.Issuer().Issue(ctx, auth.IssueRequest{
+				Identity: "demo@example.com", Groups: []string{"demo"}, Kind: auth.KindPerson, TTL: 8 * time.Hour, IssuedBy: "demo",
+			})
+			if err != nil {
+				return err
+			}
+			a := g.Addrs()
+			host, port := splitHostPort(a.Postgres)
+			fmt.Fprintf(out, `
+gatehouse demo is running (Ctrl-C stops it and removes the database).
+
+Connect through the gateway as demo@example.com (token valid 8h):
+
+  PGPASSWORD=%s psql "host=%s port=%s user=demo dbname=app sslmode=require"
+
+  app=> SELECT name, email, card_number FROM customers;
+
+Then look at what was recorded (the admin token is in %s):
+
+  gatehouse sessions list
+  gatehouse sessions replay <session-id>
+  gatehouse audit verify <session-id>
+
+API: http://%s
+`, tok, host, port, gateway.AdminTokenPath(cfg.DataDir), a.API)
+			<-ctx.Done()
+			fmt.Fprintln(out, "stopping...")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&data, "data", "./gatehouse-data", "data directory")
+	return cmd
+}

@@ -1,0 +1,627 @@
+// Package config defines gatehouse's YAML configuration: its schema,
+// defaults, environment expansion and validation. Every error names the
+// field it is about, as a dotted path such as "connections[2].tls".
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file. The gateway, the connector and
+// `up` read the same schema; each uses the parts that concern its role.
+type Config struct {
+	DataDir     string       `yaml:"data_dir"`
+	Log         Log          `yaml:"log"`
+	Gateway     Gateway      `yaml:"gateway"`
+	Store       Store        `yaml:"store"`
+	Auth        Auth         `yaml:"auth"`
+	Connector   Connector    `yaml:"connector"`
+	Connections []Connection `yaml:"connections"`
+	Policies    []Policy     `yaml:"policies"`
+	// Masking and Notify are reserved for later versions; a non-empty value
+	// is refused rather than silently ignored.
+	Masking yaml.Node `yaml:"masking"`
+	Notify  yaml.Node `yaml:"notify"`
+}
+
+// Log configures the process log.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text, json
+}
+
+// Gateway configures the gateway's listeners.
+type Gateway struct {
+	API      string `yaml:"api"`
+	Postgres string `yaml:"postgres"`
+	// MySQL, SSH and HTTP are reserved for protocols not served yet; an
+	// address there is refused.
+	MySQL string `yaml:"mysql"`
+	SSH   string `yaml:"ssh"`
+	HTTP  string `yaml:"http"`
+	// Tunnel is where connectors dial in. Empty in `up` mode disables remote
+	// connectors; the gateway role defaults it to 127.0.0.1:8443.
+	Tunnel    string `yaml:"tunnel"`
+	PublicURL string `yaml:"public_url"`
+	TLS       *TLS   `yaml:"tls"`
+	// Hosts are extra DNS names or IPs for the generated certificate.
+	Hosts []string `yaml:"hosts"`
+	// AllowPlaintext lets clients connect to the protocol listeners without
+	// TLS. Tokens then cross the wire in clear: only for loopback testing.
+	AllowPlaintext bool `yaml:"allow_plaintext"`
+}
+
+// TLS names a certificate and key in PEM files.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Store selects the gateway's store.
+type Store struct {
+	SQLite   string `yaml:"sqlite"`
+	Postgres string `yaml:"postgres"`
+}
+
+// Auth configures token lifetimes and identity providers.
+type Auth struct {
+	TokenTTL         time.Duration `yaml:"token_ttl"`
+	WorkloadTokenTTL time.Duration `yaml:"workload_token_ttl"`
+	// OIDC, SAML and Workloads are reserved for the identity work; a
+	// non-empty value is refused until they are implemented.
+	OIDC      yaml.Node `yaml:"oidc"`
+	SAML      yaml.Node `yaml:"saml"`
+	Workloads yaml.Node `yaml:"workloads"`
+}
+
+// Connector configures the connector role.
+type Connector struct {
+	Name string `yaml:"name"`
+	// Gateway is the gateway's tunnel address, host:port.
+	Gateway       string `yaml:"gateway"`
+	JoinToken     string `yaml:"join_token"`
+	JoinTokenFile string `yaml:"join_token_file"`
+}
+
+// Connection is a target that clients reach by name.
+type Connection struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"`
+	// Connector names the connector that serves the connection; "embedded"
+	// (the default) is the in-process connector of `up`.
+	Connector    string            `yaml:"connector"`
+	Address      string            `yaml:"address"`
+	Database     string            `yaml:"database"`
+	Username     string            `yaml:"username"`
+	Password     Secret            `yaml:"password"`
+	PasswordFile string            `yaml:"password_file"`
+	TLS          string            `yaml:"tls"`
+	TLSCA        string            `yaml:"tls_ca"`
+	TLSServer    string            `yaml:"tls_server_name"`
+	Tags         map[string]string `yaml:"tags"`
+}
+
+// Policy grants subjects access to connections.
+type Policy struct {
+	Name        string        `yaml:"name"`
+	Subjects    []string      `yaml:"subjects"`
+	Connections []string      `yaml:"connections"`
+	Access      string        `yaml:"access"`
+	MaxSession  time.Duration `yaml:"max_session"`
+	// Rules and Masking are reserved for the statement rule engine and
+	// masking; a non-empty value is refused so that no rule is ignored.
+	Rules   yaml.Node `yaml:"rules"`
+	Masking yaml.Node `yaml:"masking"`
+}
+
+// Secret is a string that never prints.
+type Secret string
+
+// String implements fmt.Stringer without revealing the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString implements fmt.GoStringer without revealing the value.
+func (s Secret) GoString() string { return `"[redacted]"` }
+
+// EmbeddedConnector is the name of the in-process connector in `up` mode.
+const EmbeddedConnector = "embedded"
+
+// Default returns the configuration used when no file is given.
+func Default() *Config {
+	return &Config{
+		DataDir: "./gatehouse-data",
+		Log:     Log{Level: "info", Format: "text"},
+		Gateway: Gateway{
+			API:      "127.0.0.1:8080",
+			Postgres: "127.0.0.1:15432",
+		},
+		Store: Store{SQLite: "gatehouse.db"},
+		Auth:  Auth{TokenTTL: time.Hour, WorkloadTokenTTL: 15 * time.Minute},
+	}
+}
+
+// ValidationError reports a bad configuration field.
+type ValidationError struct {
+	Field string
+	Value string
+	Err   error
+}
+
+func (e *ValidationError) Error() string {
+	if e.Value != "" {
+		return fmt.Sprintf("%s: %v (got %q)", e.Field, e.Err, e.Value)
+	}
+	return fmt.Sprintf("%s: %v", e.Field, e.Err)
+}
+
+func (e *ValidationError) Unwrap() error { return e.Err }
+
+func fieldErr(field, value, format string, args ...any) error {
+	return &ValidationError{Field: field, Value: value, Err: fmt.Errorf(format, args...)}
+}
+
+// Load reads and validates the file at path. Relative paths inside the file
+// (data_dir, password_file, tls files) are taken relative to the file's
+// directory.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	c, err := Parse(f, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.resolvePaths(filepath.Dir(path))
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes a configuration over Default(), expanding ${VAR} in every
+// scalar with lookup. It rejects unknown keys with their path. It does not
+// validate; call Validate.
+func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
+	data, err := io.ReadAll(io.LimitReader(r, 8<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c := Default()
+	if len(bytes.TrimSpace(data)) == 0 {
+		return c, nil
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("parse yaml: %w", err)
+	}
+	if len(root.Content) == 0 {
+		return c, nil
+	}
+	doc := root.Content[0]
+	if err := expandEnv(doc, "", lookup); err != nil {
+		return nil, err
+	}
+	if err := checkKnown(doc, reflect.TypeFor[Config](), ""); err != nil {
+		return nil, err
+	}
+	if err := doc.Decode(c); err != nil {
+		return nil, fmt.Errorf("decode config: %w", err)
+	}
+	return c, nil
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// expandEnv replaces ${VAR} in scalar values. An unset variable is an error
+// naming the field, so a missing secret is never silently empty.
+func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool)) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "${") {
+			return nil
+		}
+		var missing string
+		n.Value = os.Expand(n.Value, func(name string) string {
+			v, ok := lookup(name)
+			if !ok && missing == "" {
+				missing = name
+			}
+			return v
+		})
+		if missing != "" {
+			return fieldErr(path, "", "environment variable %s is not set", missing)
+		}
+		// An expanded value is data, never YAML structure.
+		n.Tag = "!!str"
+		n.Style = yaml.DoubleQuotedStyle
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := expandEnv(n.Content[i+1], join(path, n.Content[i].Value), lookup); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := expandEnv(c, fmt.Sprintf("%s[%d]", path, i), lookup); err != nil {
+				return err
+			}
+		}
+	case yaml.DocumentNode, yaml.AliasNode:
+		for _, c := range n.Content {
+			if err := expandEnv(c, path, lookup); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkKnown walks the document against the struct's yaml tags and reports
+// the first unknown key with its full path.
+func checkKnown(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeFor[yaml.Node]() {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+				return nil
+			}
+			return fieldErr(orRoot(path), "", "expected a mapping")
+		}
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name != "" && name != "-" {
+				fields[name] = f.Type
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			ft, ok := fields[key]
+			if !ok {
+				return fieldErr(join(path, key), "", "unknown key")
+			}
+			if err := checkKnown(n.Content[i+1], ft, join(path, key)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+				return nil
+			}
+			return fieldErr(orRoot(path), "", "expected a list")
+		}
+		for i, c := range n.Content {
+			if err := checkKnown(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+				return nil
+			}
+			return fieldErr(orRoot(path), "", "expected a mapping")
+		}
+	}
+	return nil
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "(root)"
+	}
+	return path
+}
+
+func (c *Config) resolvePaths(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.DataDir)
+	if c.Gateway.TLS != nil {
+		abs(&c.Gateway.TLS.Cert)
+		abs(&c.Gateway.TLS.Key)
+	}
+	abs(&c.Connector.JoinTokenFile)
+	for i := range c.Connections {
+		abs(&c.Connections[i].PasswordFile)
+		abs(&c.Connections[i].TLSCA)
+	}
+}
+
+func nodeSet(n yaml.Node) bool {
+	if n.Kind == 0 {
+		return false
+	}
+	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "") {
+		return false
+	}
+	if (n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode) && len(n.Content) == 0 {
+		return false
+	}
+	return true
+}
+
+func checkAddr(field, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fieldErr(field, addr, "must be host:port")
+	}
+	_ = host
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fieldErr(field, addr, "invalid port")
+	}
+	return nil
+}
+
+// Validate checks the whole configuration and returns the first problem.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return fieldErr("data_dir", "", "must not be empty")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fieldErr("log.level", c.Log.Level, "must be debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fieldErr("log.format", c.Log.Format, "must be text or json")
+	}
+	for _, a := range []struct{ field, addr string }{
+		{"gateway.api", c.Gateway.API},
+		{"gateway.postgres", c.Gateway.Postgres},
+		{"gateway.tunnel", c.Gateway.Tunnel},
+		{"connector.gateway", c.Connector.Gateway},
+	} {
+		if err := checkAddr(a.field, a.addr); err != nil {
+			return err
+		}
+	}
+	for _, r := range []struct{ field, addr string }{
+		{"gateway.mysql", c.Gateway.MySQL},
+		{"gateway.ssh", c.Gateway.SSH},
+		{"gateway.http", c.Gateway.HTTP},
+	} {
+		if r.addr != "" {
+			return fieldErr(r.field, r.addr, "this protocol is not served by this version of gatehouse")
+		}
+	}
+	if t := c.Gateway.TLS; t != nil && (t.Cert == "" || t.Key == "") {
+		return fieldErr("gateway.tls", "", "needs both cert and key")
+	}
+	if c.Store.Postgres != "" {
+		return fieldErr("store.postgres", "", "the PostgreSQL store is not available in this version; use store.sqlite")
+	}
+	if c.Store.SQLite == "" {
+		return fieldErr("store.sqlite", "", "must not be empty")
+	}
+	if c.Auth.TokenTTL <= 0 {
+		return fieldErr("auth.token_ttl", c.Auth.TokenTTL.String(), "must be positive")
+	}
+	if c.Auth.WorkloadTokenTTL <= 0 {
+		return fieldErr("auth.workload_token_ttl", c.Auth.WorkloadTokenTTL.String(), "must be positive")
+	}
+	for _, r := range []struct {
+		field string
+		n     yaml.Node
+	}{{"auth.oidc", c.Auth.OIDC}, {"auth.saml", c.Auth.SAML}, {"auth.workloads", c.Auth.Workloads}, {"masking", c.Masking}, {"notify", c.Notify}} {
+		if nodeSet(r.n) {
+			return fieldErr(r.field, "", "not supported by this version of gatehouse")
+		}
+	}
+	if c.Connector.JoinToken != "" && c.Connector.JoinTokenFile != "" {
+		return fieldErr("connector.join_token", "", "set join_token or join_token_file, not both")
+	}
+	names := map[string]bool{}
+	for i := range c.Connections {
+		if err := c.Connections[i].validate(fmt.Sprintf("connections[%d]", i)); err != nil {
+			return err
+		}
+		n := c.Connections[i].Name
+		if names[n] {
+			return fieldErr(fmt.Sprintf("connections[%d].name", i), n, "duplicate connection name")
+		}
+		names[n] = true
+	}
+	pnames := map[string]bool{}
+	for i := range c.Policies {
+		p := &c.Policies[i]
+		field := fmt.Sprintf("policies[%d]", i)
+		if err := p.validate(field); err != nil {
+			return err
+		}
+		if pnames[p.Name] {
+			return fieldErr(field+".name", p.Name, "duplicate policy name")
+		}
+		pnames[p.Name] = true
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || (i > 0 && (r == '-' || r == '_' || r == '.'))
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (cn *Connection) validate(field string) error {
+	if !validName(cn.Name) {
+		return fieldErr(field+".name", cn.Name, "must be 1-63 letters, digits, '-', '_' or '.'")
+	}
+	if cn.Type == "" {
+		cn.Type = "postgres"
+	}
+	if cn.Type != "postgres" {
+		return fieldErr(field+".type", cn.Type, "only postgres is supported by this version of gatehouse")
+	}
+	if cn.Connector == "" {
+		cn.Connector = EmbeddedConnector
+	}
+	if !validName(cn.Connector) {
+		return fieldErr(field+".connector", cn.Connector, "invalid connector name")
+	}
+	if err := checkAddr(field+".address", cn.Address); err != nil {
+		return err
+	}
+	if cn.Password != "" && cn.PasswordFile != "" {
+		return fieldErr(field+".password", "", "set password or password_file, not both")
+	}
+	if cn.TLS == "" {
+		cn.TLS = "disable"
+	}
+	switch cn.TLS {
+	case "disable", "require", "verify-full":
+	default:
+		return fieldErr(field+".tls", cn.TLS, "must be disable, require or verify-full")
+	}
+	for k := range cn.Tags {
+		if !validName(k) {
+			return fieldErr(field+".tags", k, "invalid tag key")
+		}
+	}
+	return nil
+}
+
+// Targeted reports whether the connection has what a connector needs to
+// reach it (an address and a user).
+func (cn *Connection) Targeted() bool { return cn.Address != "" && cn.Username != "" }
+
+// ResolvePassword returns the connection's password, reading password_file
+// if set. Errors never contain the password.
+func (cn *Connection) ResolvePassword() (string, error) {
+	if cn.PasswordFile == "" {
+		return string(cn.Password), nil
+	}
+	b, err := os.ReadFile(cn.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("connection %s: read password_file: %w", cn.Name, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// Access values.
+const (
+	AccessAllow  = "allow"
+	AccessDeny   = "deny"
+	AccessReview = "review"
+)
+
+func (p *Policy) validate(field string) error {
+	if !validName(p.Name) {
+		return fieldErr(field+".name", p.Name, "must be 1-63 letters, digits, '-', '_' or '.'")
+	}
+	if len(p.Subjects) == 0 {
+		return fieldErr(field+".subjects", "", "must name at least one subject")
+	}
+	for j, s := range p.Subjects {
+		if err := validSubject(s); err != nil {
+			return fieldErr(fmt.Sprintf("%s.subjects[%d]", field, j), s, "%v", err)
+		}
+	}
+	if len(p.Connections) == 0 {
+		return fieldErr(field+".connections", "", "must name at least one connection, tag:key=value or *")
+	}
+	for j, s := range p.Connections {
+		if err := validConnSelector(s); err != nil {
+			return fieldErr(fmt.Sprintf("%s.connections[%d]", field, j), s, "%v", err)
+		}
+	}
+	if p.Access == "" {
+		p.Access = AccessAllow
+	}
+	switch p.Access {
+	case AccessAllow, AccessDeny:
+	case AccessReview:
+		return fieldErr(field+".access", p.Access, "access reviews are not supported by this version of gatehouse")
+	default:
+		return fieldErr(field+".access", p.Access, "must be allow, review or deny")
+	}
+	if p.MaxSession < 0 {
+		return fieldErr(field+".max_session", p.MaxSession.String(), "must not be negative")
+	}
+	if nodeSet(p.Rules) {
+		return fieldErr(field+".rules", "", "statement rules are not supported by this version of gatehouse")
+	}
+	if nodeSet(p.Masking) {
+		return fieldErr(field+".masking", "", "masking is not supported by this version of gatehouse")
+	}
+	return nil
+}
+
+func validSubject(s string) error {
+	if s == "*" {
+		return nil
+	}
+	kind, name, ok := strings.Cut(s, ":")
+	if !ok || name == "" {
+		return errors.New(`must be "*", "group:NAME" or "identity:NAME"`)
+	}
+	switch kind {
+	case "group", "identity":
+		return nil
+	}
+	return errors.New(`must be "*", "group:NAME" or "identity:NAME"`)
+}
+
+func validConnSelector(s string) error {
+	if s == "*" {
+		return nil
+	}
+	if rest, ok := strings.CutPrefix(s, "tag:"); ok {
+		k, _, ok := strings.Cut(rest, "=")
+		if !ok || k == "" {
+			return errors.New(`a tag selector is "tag:key=value"`)
+		}
+		return nil
+	}
+	if !validName(s) {
+		return errors.New("must be a connection name, tag:key=value or *")
+	}
+	return nil
+}

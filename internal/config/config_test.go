@@ -1,0 +1,125 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseFull(t *testing.T) {
+	src := `
+data_dir: /var/lib/gatehouse
+gateway:
+  api: 127.0.0.1:9080
+  postgres: 0.0.0.0:15432
+  tunnel: 0.0.0.0:8443
+  public_url: https://gw.example.com
+auth:
+  token_ttl: 30m
+connections:
+  - name: prod-db
+    address: 10.0.0.5:5432
+    database: app
+    username: svc
+    password: ${PROD_PW}
+    tls: verify-full
+    tags: {env: prod}
+policies:
+  - name: ci
+    subjects: [group:ci, identity:alice@example.com]
+    connections: [prod-db, tag:env=staging]
+    access: allow
+    max_session: 1h
+`
+	c, err := Parse(strings.NewReader(src), env(map[string]string{"PROD_PW": "s3cr#t: {x}"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cn := c.Connections[0]
+	if got := string(cn.Password); got != "s3cr#t: {x}" {
+		t.Errorf("got password %q, want the expanded value verbatim", got)
+	}
+	if cn.Connector != EmbeddedConnector || cn.Type != "postgres" {
+		t.Errorf("got connector %q type %q, want defaults", cn.Connector, cn.Type)
+	}
+	if c.Auth.TokenTTL != 30*time.Minute || c.Auth.WorkloadTokenTTL != 15*time.Minute {
+		t.Errorf("got ttls %v %v", c.Auth.TokenTTL, c.Auth.WorkloadTokenTTL)
+	}
+	if c.Policies[0].MaxSession != time.Hour || c.Policies[0].Access != AccessAllow {
+		t.Errorf("got policy %+v", c.Policies[0])
+	}
+	if c.Gateway.Postgres != "0.0.0.0:15432" || c.Gateway.API != "127.0.0.1:9080" {
+		t.Errorf("got gateway %+v", c.Gateway)
+	}
+}
+
+func TestErrorsNameTheField(t *testing.T) {
+	tests := []struct {
+		name  string
+		src   string
+		field string
+	}{
+		{"unknown top key", "bogus: 1\n", "bogus"},
+		{"unknown nested key", "gateway:\n  tlss: {}\n", "gateway.tlss"},
+		{"unknown key in list", "connections:\n  - name: a\n    adress: x:1\n", "connections[0].adress"},
+		{"missing env", "connections:\n  - name: a\n    password: ${NOPE}\n", "connections[0].password"},
+		{"bad tls mode", "connections:\n  - name: a\n    tls: maybe\n", "connections[0].tls"},
+		{"bad address", "connections:\n  - name: a\n    address: nohost\n", "connections[0].address"},
+		{"duplicate connection", "connections:\n  - name: a\n  - name: a\n", "connections[1].name"},
+		{"bad subject", "policies:\n  - name: p\n    subjects: [team:x]\n    connections: ['*']\n", "policies[0].subjects[0]"},
+		{"bad access", "policies:\n  - name: p\n    subjects: ['*']\n    connections: ['*']\n    access: maybe\n", "policies[0].access"},
+		{"rules refused until supported", "policies:\n  - name: p\n    subjects: ['*']\n    connections: ['*']\n    rules:\n      - match: {statement: [drop]}\n        action: deny\n", "policies[0].rules"},
+		{"masking refused until supported", "masking:\n  pii: {detect: [email]}\n", "masking"},
+		{"unserved protocol", "gateway:\n  ssh: 127.0.0.1:2222\n", "gateway.ssh"},
+		{"bad log level", "log: {level: loud}\n", "log.level"},
+		{"no policy subjects", "policies:\n  - name: p\n    connections: ['*']\n", "policies[0].subjects"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse(strings.NewReader(tt.src), env(nil))
+			if err == nil {
+				err = c.Validate()
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("got error %v, want a *ValidationError", err)
+			}
+			if ve.Field != tt.field {
+				t.Errorf("got field %q, want %q (error: %v)", ve.Field, tt.field, err)
+			}
+		})
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	c := Connection{Name: "x", Password: "hunter2"}
+	for _, s := range []string{
+		c.Password.String(),
+		strings.Join([]string{fmtV(c), fmtPlusV(c), fmtGoV(c)}, " "),
+	} {
+		if strings.Contains(s, "hunter2") {
+			t.Errorf("secret printed: %s", s)
+		}
+	}
+}
+
+func TestEmptyIsDefault(t *testing.T) {
+	c, err := Parse(strings.NewReader(""), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Gateway.Postgres != "127.0.0.1:15432" || c.Gateway.API != "127.0.0.1:8080" {
+		t.Errorf("got %+v, want the documented default listeners", c.Gateway)
+	}
+}

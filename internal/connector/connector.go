@@ -1,0 +1,233 @@
+package connector
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/recording"
+)
+
+// Kinds of session stream.
+const (
+	KindPostgres = "postgres"
+	KindCancel   = "cancel"
+	KindEvents   = "events"
+)
+
+// Request opens a session (or cancels one). It carries what the gateway
+// decided: who the client is and which policy allowed it. It never carries
+// credentials.
+type Request struct {
+	Kind         string            `json:"kind"`
+	Session      string            `json:"session"`
+	Connection   string            `json:"connection,omitempty"`
+	Database     string            `json:"database,omitempty"`
+	Identity     string            `json:"identity,omitempty"`
+	Groups       []string          `json:"groups,omitempty"`
+	ClientAddr   string            `json:"client_addr,omitempty"`
+	Policy       string            `json:"policy,omitempty"`
+	PolicyDigest string            `json:"policy_digest,omitempty"`
+	Params       map[string]string `json:"params,omitempty"`
+}
+
+// Reply answers a Request.
+type Reply struct {
+	Error  *ReplyError      `json:"error,omitempty"`
+	Params []postgres.Param `json:"params,omitempty"`
+}
+
+// ReplyError is a user-visible protocol error.
+type ReplyError struct {
+	Severity string `json:"severity"`
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+}
+
+// Connector serves the connections it holds credentials for.
+type Connector struct {
+	// Name is the connector's name as the gateway knows it.
+	Name string
+	// Connections are the targets this connector serves, by name.
+	Connections map[string]config.Connection
+	// Spool receives every session event before it is acted on.
+	Spool  *recording.Spool
+	Logger *slog.Logger
+
+	mu   sync.Mutex
+	live map[string]*Session
+}
+
+// errUnavailable is what a client sees when its connection cannot be
+// opened; details go to the connector's log.
+var errUnavailable = &postgres.Error{Severity: "FATAL", Code: "08006", Message: "gatehouse: cannot connect to the target database"}
+
+// Open connects to the target of req and returns a session ready to Run. A
+// *postgres.Error result is safe to show to the client.
+func (c *Connector) Open(ctx context.Context, req *Request) (*Session, error) {
+	log := c.Logger.With("session", req.Session, "connection", req.Connection)
+	cn, ok := c.Connections[req.Connection]
+	if !ok {
+		log.Warn("session for a connection this connector does not serve")
+		return nil, &postgres.Error{Severity: "FATAL", Code: "08006",
+			Message: fmt.Sprintf("gatehouse: connection %q is not configured on connector %s", req.Connection, c.Name)}
+	}
+	target, err := targetFor(&cn)
+	if err != nil {
+		log.Error("connection misconfigured", "err", err)
+		return nil, errUnavailable
+	}
+	if req.Database != "" {
+		target.Database = req.Database
+	}
+	up, err := postgres.Dial(ctx, target, req.Params)
+	if err != nil {
+		var pe *postgres.Error
+		if errors.As(err, &pe) {
+			log.Warn("open target failed", "code", pe.Code, "err", pe.Message)
+			return nil, pe
+		}
+		log.Error("open target failed", "err", err)
+		return nil, errUnavailable
+	}
+	s := &Session{c: c, req: *req, up: up, log: log}
+	c.mu.Lock()
+	if c.live == nil {
+		c.live = make(map[string]*Session)
+	}
+	c.live[req.Session] = s
+	c.mu.Unlock()
+	return s, nil
+}
+
+// Cancel cancels the statement running in a live session.
+func (c *Connector) Cancel(ctx context.Context, session string) error {
+	c.mu.Lock()
+	s := c.live[session]
+	c.mu.Unlock()
+	if s == nil {
+		return fmt.Errorf("cancel session %s: not live", session)
+	}
+	return s.up.Cancel(ctx)
+}
+
+// Live returns the number of live sessions.
+func (c *Connector) Live() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.live)
+}
+
+func (c *Connector) forget(id string) {
+	c.mu.Lock()
+	delete(c.live, id)
+	c.mu.Unlock()
+}
+
+func targetFor(cn *config.Connection) (postgres.Target, error) {
+	if !cn.Targeted() {
+		return postgres.Target{}, fmt.Errorf("connection %s has no address or username", cn.Name)
+	}
+	pw, err := cn.ResolvePassword()
+	if err != nil {
+		return postgres.Target{}, err
+	}
+	t := postgres.Target{
+		Address:    cn.Address,
+		Database:   cn.Database,
+		User:       cn.Username,
+		Password:   pw,
+		TLSMode:    cn.TLS,
+		ServerName: cn.TLSServer,
+	}
+	if cn.TLSCA != "" {
+		pem, err := os.ReadFile(cn.TLSCA)
+		if err != nil {
+			return postgres.Target{}, fmt.Errorf("connection %s: read tls_ca: %w", cn.Name, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return postgres.Target{}, fmt.Errorf("connection %s: tls_ca holds no PEM certificate", cn.Name)
+		}
+		t.RootCAs = pool
+	}
+	return t, nil
+}
+
+// Session is one open target session.
+type Session struct {
+	c     *Connector
+	req   Request
+	up    *postgres.Upstream
+	log   *slog.Logger
+	close sync.Once
+}
+
+// Params returns the target's parameter statuses for the client.
+func (s *Session) Params() []postgres.Param { return s.up.Params() }
+
+// Close releases the target connection of a session that will not Run.
+func (s *Session) Close() error {
+	var err error
+	s.close.Do(func() {
+		s.c.forget(s.req.Session)
+		err = s.up.Close()
+	})
+	return err
+}
+
+// Run records the session start, relays client until the session ends, and
+// records the end. If the start cannot be recorded the session does not
+// begin.
+func (s *Session) Run(ctx context.Context, client net.Conn) (err error) {
+	defer s.Close()
+	rec := newRecorder(s.req.Session, s.c.Spool)
+	start := sessionStart{
+		Identity:     s.req.Identity,
+		Groups:       s.req.Groups,
+		Connection:   s.req.Connection,
+		Database:     s.req.Database,
+		ClientAddr:   s.req.ClientAddr,
+		Policy:       s.req.Policy,
+		PolicyDigest: s.req.PolicyDigest,
+		Connector:    s.c.Name,
+		Protocol:     KindPostgres,
+		Application:  s.req.Params["application_name"],
+	}
+	if err := rec.record(time.Now(), recording.TypeSessionStart, &start); err != nil {
+		return fmt.Errorf("record session start: %w", err)
+	}
+	relayErr := s.up.Relay(ctx, client, rec)
+	end := sessionEnd{Statements: rec.statements, Reason: "client disconnected"}
+	if relayErr != nil {
+		end.Reason = "ended with error"
+		end.Error = relayErr.Error()
+	}
+	if ctx.Err() != nil {
+		end.Reason = "ended by gateway"
+	}
+	if err := rec.record(time.Now(), recording.TypeSessionEnd, &end); err != nil {
+		s.log.Error("record session end", "err", err)
+		if relayErr == nil {
+			relayErr = err
+		}
+	}
+	return relayErr
+}
+
+// NewSessionID returns a new random session ID.
+func NewSessionID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return "s_" + hex.EncodeToString(b[:])
+}

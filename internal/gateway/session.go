@@ -1,0 +1,287 @@
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/connector"
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
+	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/tunnel"
+)
+
+var errBadToken = &postgres.Error{Severity: "FATAL", Code: "28P01", Message: "gatehouse: invalid or expired token"}
+
+// noAccess is the one answer for a connection that does not exist and for
+// one the caller may not use, so that names do not leak.
+func noAccess(name string) *postgres.Error {
+	return &postgres.Error{Severity: "FATAL", Code: "28000",
+		Message: fmt.Sprintf("gatehouse: connection %q does not exist or you are not allowed to use it", name)}
+}
+
+// openPostgres authenticates, authorizes and routes a PostgreSQL session.
+func (g *Gateway) openPostgres(ctx context.Context, req *postgres.OpenRequest) (*postgres.Opened, error) {
+	log := g.Logger.With("proto", "postgres", logConnection, req.Connection, "client", req.ClientAddr.String())
+	p, err := g.issuer.Authenticate(ctx, req.Token)
+	if errors.Is(err, auth.ErrInvalidToken) {
+		log.Info("session refused", "reason", "invalid token")
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	log = log.With(logIdentity, p.Identity)
+	cn, ok := g.conns[req.Connection]
+	pols := g.policies.Load()
+	if !ok {
+		log.Info("session refused", "reason", "unknown connection")
+		return nil, noAccess(req.Connection)
+	}
+	d := pols.Access(policy.Subject{Identity: p.Identity, Groups: p.Groups}, policy.Target{Name: cn.Name, Tags: cn.Tags})
+	if !d.Allowed {
+		log.Info("session refused", "reason", d.Reason)
+		return nil, noAccess(req.Connection)
+	}
+	if cn.Connector != config.EmbeddedConnector && !g.connectorOnline(cn.Connector) {
+		log.Warn("session refused", "reason", "connector offline", "connector", cn.Connector)
+		return nil, &postgres.Error{Severity: "FATAL", Code: "08006", Message: fmt.Sprintf("gatehouse: connector %s is offline", cn.Connector)}
+	}
+	database := req.Database
+	if database == "" || database == req.Connection {
+		// libpq defaults the database to the user name, which is the
+		// connection name here: that means "the connection's database".
+		database = cn.Database
+	}
+	sreq := &connector.Request{
+		Kind:         connector.KindPostgres,
+		Session:      connector.NewSessionID(),
+		Connection:   cn.Name,
+		Database:     database,
+		Identity:     p.Identity,
+		Groups:       p.Groups,
+		ClientAddr:   req.ClientAddr.String(),
+		Policy:       d.Policy,
+		PolicyDigest: pols.Digest(),
+		Params:       req.Params,
+	}
+	log = log.With(logSession, sreq.Session)
+	sess := &store.Session{
+		ID:           sreq.Session,
+		Identity:     p.Identity,
+		Groups:       p.Groups,
+		Connection:   cn.Name,
+		Connector:    cn.Connector,
+		Protocol:     "postgres",
+		Database:     database,
+		ClientAddr:   sreq.ClientAddr,
+		Policy:       d.Policy,
+		PolicyDigest: sreq.PolicyDigest,
+		TokenID:      p.TokenID,
+		StartedAt:    time.Now().UTC(),
+		Status:       store.StatusActive,
+	}
+	if err := g.store.CreateSession(ctx, sess); err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	var opened *postgres.Opened
+	if cn.Connector == config.EmbeddedConnector {
+		opened, err = g.openLocal(ctx, sreq)
+	} else {
+		opened, err = g.openRemote(ctx, cn.Connector, sreq)
+	}
+	if err != nil {
+		g.endSession(sreq.Session, store.StatusFailed, err)
+		return nil, err
+	}
+	log.Info("session opened", "policy", d.Policy, "database", database)
+	relay := opened.Relay
+	opened.Relay = func(ctx context.Context, client net.Conn) error {
+		if d.MaxSession > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d.MaxSession)
+			defer cancel()
+		}
+		err := relay(ctx, client)
+		status := store.StatusEnded
+		if err != nil && ctx.Err() == nil {
+			status = store.StatusFailed
+		}
+		if ctx.Err() != nil {
+			err = errors.New("session ended by gateway: " + ctx.Err().Error())
+		}
+		g.endSession(sreq.Session, status, err)
+		log.Info("session ended", "err", err)
+		return err
+	}
+	return opened, nil
+}
+
+func (g *Gateway) endSession(id, status string, cause error) {
+	reason := ""
+	if cause != nil {
+		var pe *postgres.Error
+		if errors.As(cause, &pe) {
+			reason = pe.Message
+		} else {
+			reason = "session ended with an error"
+			if strings.HasPrefix(cause.Error(), "session ended by gateway") {
+				reason = cause.Error()
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.store.EndSession(ctx, id, time.Now().UTC(), status, reason); err != nil {
+		g.Logger.Error("end session", logSession, id, "err", err)
+	}
+}
+
+func (g *Gateway) openLocal(ctx context.Context, req *connector.Request) (*postgres.Opened, error) {
+	if g.local == nil {
+		return nil, &postgres.Error{Severity: "FATAL", Code: "08006", Message: "gatehouse: connector embedded is offline"}
+	}
+	s, err := g.local.Open(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &postgres.Opened{
+		Params: s.Params(),
+		Relay:  s.Run,
+		Cancel: func(ctx context.Context) error { return g.local.Cancel(ctx, req.Session) },
+		Close:  s.Close,
+	}, nil
+}
+
+func (g *Gateway) openRemote(ctx context.Context, name string, req *connector.Request) (*postgres.Opened, error) {
+	offline := &postgres.Error{Severity: "FATAL", Code: "08006", Message: fmt.Sprintf("gatehouse: connector %s is offline", name)}
+	if g.tun == nil {
+		return nil, offline
+	}
+	stream, err := g.tun.Open(ctx, name)
+	if errors.Is(err, tunnel.ErrOffline) {
+		return nil, offline
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open stream to connector %s: %w", name, err)
+	}
+	_ = stream.SetDeadline(time.Now().Add(30 * time.Second))
+	var reply connector.Reply
+	if err := tunnel.WriteFrame(stream, req); err == nil {
+		err = tunnel.ReadFrame(stream, &reply)
+	}
+	if err != nil {
+		stream.Close()
+		return nil, fmt.Errorf("open session on connector %s: %w", name, err)
+	}
+	_ = stream.SetDeadline(time.Time{})
+	if e := reply.Error; e != nil {
+		stream.Close()
+		return nil, &postgres.Error{Severity: e.Severity, Code: e.Code, Message: e.Message}
+	}
+	return &postgres.Opened{
+		Params: reply.Params,
+		Relay: func(ctx context.Context, client net.Conn) error {
+			return pipe(ctx, client, stream)
+		},
+		Cancel: func(ctx context.Context) error {
+			cs, err := g.tun.Open(ctx, name)
+			if err != nil {
+				return err
+			}
+			defer cs.Close()
+			return tunnel.WriteFrame(cs, &connector.Request{Kind: connector.KindCancel, Session: req.Session})
+		},
+		Close: stream.Close,
+	}, nil
+}
+
+// pipe copies bytes both ways until either side ends or ctx is done.
+func pipe(ctx context.Context, a, b net.Conn) error {
+	g, ctx := errgroup.WithContext(ctx)
+	stop := context.AfterFunc(ctx, func() {
+		a.Close()
+		b.Close()
+	})
+	defer stop()
+	cp := func(dst, src net.Conn) error {
+		_, err := io.Copy(dst, src)
+		// Half-close so the other direction can drain, then stop both.
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		a.Close()
+		b.Close()
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	}
+	g.Go(func() error { return cp(b, a) })
+	g.Go(func() error { return cp(a, b) })
+	return g.Wait()
+}
+
+// ingest stores shipped events and signs each session's closing event.
+func (g *Gateway) ingest(ctx context.Context, evs []recording.Event) error {
+	out := make([]store.Event, len(evs))
+	for i, e := range evs {
+		out[i] = store.Event{Session: e.Session, Seq: e.Seq, Time: e.Time, Type: e.Type, Data: e.Data, Prev: e.Prev, Hash: e.Hash}
+	}
+	if err := g.store.AppendEvents(ctx, out); err != nil {
+		return err
+	}
+	for _, e := range evs {
+		if e.Type != recording.TypeSessionEnd {
+			continue
+		}
+		sig := recording.Sign(g.key, e.Session, e.Seq, e.Hash)
+		if err := g.store.SignSession(ctx, e.Session, e.Seq, sig); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("sign session %s: %w", e.Session, err)
+		}
+	}
+	return nil
+}
+
+func (g *Gateway) newJoinToken(ctx context.Context, name string, ttl time.Duration) (string, error) {
+	if name == "" || name == config.EmbeddedConnector {
+		return "", fmt.Errorf("invalid connector name %q", name)
+	}
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	tok, secret, err := tunnel.NewJoinToken(g.ca.Fingerprint())
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	jt := &store.JoinToken{Hash: auth.HashToken(string(secret)), Connector: name, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if err := g.store.CreateJoinToken(ctx, jt); err != nil {
+		return "", fmt.Errorf("store join token: %w", err)
+	}
+	return tok, nil
+}
+
+func (g *Gateway) consumeJoinToken(ctx context.Context, secret []byte) (string, error) {
+	jt, err := g.store.ConsumeJoinToken(ctx, auth.HashToken(string(secret)), time.Now().UTC())
+	if err != nil {
+		return "", err
+	}
+	// The store matched on the hash; compare again in constant time so a
+	// driver's comparison cannot leak timing.
+	if subtle.ConstantTimeCompare(jt.Hash, auth.HashToken(string(secret))) != 1 {
+		return "", store.ErrNotFound
+	}
+	return jt.Connector, nil
+}
