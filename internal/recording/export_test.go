@@ -1,0 +1,35 @@
+package recording
+
+import "slices"
+
+// EncodeRecordForTest returns e framed as one spool record.
+func EncodeRecordForTest(e *Event) ([]byte, error) {
+	return appendRecord(nil, e)
+}
+
+// DecodeRecordForTest decodes the record at the start of b.
+func DecodeRecordForTest(b []byte) (Event, int, error) {
+	var e Event
+	n, err := decodeRecord(b, &e)
+	return e, n, err
+}
+
+// SegmentPathForTest returns the file name of segment seg.
+func SegmentPathForTest(s *Spool, seg uint64) string {
+	return s.segmentPath(seg)
+}
+
+// SegmentsForTest returns the segments s knows, in order.
+func SegmentsForTest(s *Spool) []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.segments)
+}
+
+// ReaderWaitingForTest reports whether a Next call is blocked waiting for an
+// Append.
+func ReaderWaitingForTest(s *Spool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiting
+}
