@@ -1,6 +1,9 @@
 package recording
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // EncodeRecordForTest returns e framed as one spool record.
 func EncodeRecordForTest(e *Event) ([]byte, error) {
@@ -32,4 +35,10 @@ func ReaderWaitingForTest(s *Spool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.waiting
+}
+
+// NextBackoffForTest returns Ship's pause after a failed send that followed
+// a pause of d.
+func NextBackoffForTest(d time.Duration) time.Duration {
+	return nextBackoff(d)
 }
