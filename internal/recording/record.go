@@ -37,7 +37,7 @@ func appendRecord(b []byte, e *Event) ([]byte, error) {
 		!utf8.ValidString(e.Prev) || !utf8.ValidString(e.Hash) {
 		return b, fmt.Errorf("event %d: invalid UTF-8 in a string field", e.Seq)
 	}
-	if y := e.Time.Year(); y < 0 || y > 9999 {
+	if y := e.Time.UTC().Year(); y < 0 || y > 9999 {
 		return b, fmt.Errorf("event %d: time out of range", e.Seq)
 	}
 	if !json.Valid(e.Data) {

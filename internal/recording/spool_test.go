@@ -558,6 +558,9 @@ func TestSpoolAppendRejectsBadEvents(t *testing.T) {
 		{"invalid UTF-8 session", bad(func(e *recording.Event) { e.Session = "s\xff" })},
 		{"invalid UTF-8 type", bad(func(e *recording.Event) { e.Type = "\xc3" })},
 		{"year beyond 9999", bad(func(e *recording.Event) { e.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) })},
+		{"year beyond 9999 in UTC", bad(func(e *recording.Event) {
+			e.Time = time.Date(9999, 12, 31, 23, 0, 0, 0, time.FixedZone("W", -5*3600))
+		})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
