@@ -1,0 +1,4 @@
+package tunnel
+
+// Backoff exposes the reconnection delay computation to tests.
+var Backoff = backoff
