@@ -187,9 +187,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	// Recorded event data goes out byte for byte as it was hashed.
+	enc.SetEscapeHTML(false)
 	// The status line is sent: a failure here is a gone client, and there
 	// is nothing left to tell it.
-	_ = json.NewEncoder(w).Encode(v)
+	_ = enc.Encode(v)
 }
 
 // decodeBody reads one JSON object of at most maxBodyBytes into v,

@@ -124,17 +124,18 @@ const (
 
 // VerifyResult is the answer of GET /api/v1/sessions/{id}/verify.
 type VerifyResult struct {
-	// OK is true when the hash chain is intact, its newest event is the
-	// one the session records as its head, and the signature is not
-	// invalid. A missing signature (a session not closed yet) does not
+	// OK is true when the hash chain is intact, ends where the session
+	// record and the gateway's signature say it ends, and the signature is
+	// not invalid. A missing signature (a session not closed yet) does not
 	// make OK false; Signature says so.
-	OK     bool   `json:"ok"`
-	Events int    `json:"events"`
-	// FirstBadSeq is the first event that fails verification, when !OK
-	// because of the chain.
+	OK     bool `json:"ok"`
+	Events int  `json:"events"`
+	// FirstBadSeq is the first event that fails verification (or is
+	// missing), and Reason says why, when the recording is broken.
 	FirstBadSeq uint64 `json:"first_bad_seq,omitempty"`
 	Reason      string `json:"reason,omitempty"`
-	Signature   string `json:"signature"`
+	// Signature is SignatureValid, SignatureInvalid or SignatureMissing.
+	Signature string `json:"signature"`
 }
 
 func (s *Server) verifySession(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
@@ -147,58 +148,98 @@ func (s *Server) verifySession(w http.ResponseWriter, r *http.Request, p *auth.P
 	if err != nil {
 		return fmt.Errorf("list events of %s: %w", sess.ID, err)
 	}
-	res := VerifyResult{OK: true, Events: len(evs)}
-	rec := make([]recording.Event, len(evs))
-	for i, e := range evs {
-		rec[i] = recording.Event{Session: e.Session, Seq: e.Seq, Time: e.Time, Type: e.Type, Data: e.Data, Prev: e.Prev, Hash: e.Hash}
-	}
-	if err := recording.Verify(rec); err != nil {
-		res.OK = false
-		var ce *recording.ChainError
-		if !errors.As(err, &ce) {
-			return fmt.Errorf("verify %s: %w", sess.ID, err)
+	if sess.Status == store.StatusActive {
+		// A live session keeps recording: check what its head covered when
+		// it was read, not events that arrived since.
+		n := len(evs)
+		for n > 0 && evs[n-1].Seq > sess.LastSeq {
+			n--
 		}
-		res.FirstBadSeq, res.Reason = ce.Seq, ce.Reason
-	} else if n := len(evs); n > 0 && (evs[n-1].Seq != sess.LastSeq || evs[n-1].Hash != sess.LastHash) {
-		// The chain is consistent but is not the one the session ended
-		// with: events were cut off the end or replaced wholesale.
-		res.OK = false
-		res.FirstBadSeq = evs[n-1].Seq
-		res.Reason = fmt.Sprintf("newest event is seq %d, but the session's recorded head is seq %d", evs[n-1].Seq, sess.LastSeq)
-	} else if n == 0 && sess.LastSeq != 0 {
-		res.OK = false
-		res.FirstBadSeq = 1
-		res.Reason = fmt.Sprintf("no events stored, but the session's recorded head is seq %d", sess.LastSeq)
+		evs = evs[:n]
 	}
-	res.Signature, err = s.signatureState(ctx, sess)
+	res, err := s.verify(ctx, sess, evs)
 	if err != nil {
 		return err
-	}
-	if res.Signature == SignatureInvalid {
-		res.OK = false
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }
 
-func (s *Server) signatureState(ctx context.Context, sess *store.Session) (string, error) {
-	if s.SessionSignature == nil {
-		return SignatureMissing, nil
+// verify checks a session's events: their hash chain, that the chain ends
+// at the head the session record names, and the gateway's signature over
+// the closing event.
+func (s *Server) verify(ctx context.Context, sess *store.Session, evs []store.Event) (*VerifyResult, error) {
+	res := &VerifyResult{OK: true, Events: len(evs), Signature: SignatureMissing}
+	broken := func(seq uint64, format string, args ...any) {
+		if res.OK {
+			res.OK, res.FirstBadSeq, res.Reason = false, seq, fmt.Sprintf(format, args...)
+		}
 	}
-	sig, err := s.SessionSignature(ctx, sess.ID)
-	if err != nil {
-		return "", fmt.Errorf("session signature of %s: %w", sess.ID, err)
+	rec := make([]recording.Event, len(evs))
+	for i, e := range evs {
+		rec[i] = recording.Event{Session: e.Session, Seq: e.Seq, Time: e.Time, Type: e.Type, Data: e.Data, Prev: e.Prev, Hash: e.Hash}
 	}
-	if sig == "" {
-		return SignatureMissing, nil
+	if err := recording.Verify(rec); err != nil {
+		var ce *recording.ChainError
+		if !errors.As(err, &ce) {
+			return nil, fmt.Errorf("verify %s: %w", sess.ID, err)
+		}
+		broken(ce.Seq, "%s", ce.Reason)
 	}
-	if len(s.PublicKey) != ed25519.PublicKeySize {
-		return "", fmt.Errorf("verify signature of %s: public key has %d bytes, want %d", sess.ID, len(s.PublicKey), ed25519.PublicKeySize)
+	// The chain verified, so event i has seq i+1.
+	var lastSeq uint64
+	var lastHash string
+	if n := len(evs); n > 0 {
+		lastSeq, lastHash = evs[n-1].Seq, evs[n-1].Hash
 	}
-	if recording.VerifySignature(s.PublicKey, sess.ID, sess.LastSeq, sess.LastHash, sig) {
-		return SignatureValid, nil
+
+	sig := sess.Signature
+	if s.SessionSignature != nil {
+		var err error
+		if sig, err = s.SessionSignature(ctx, sess.ID); err != nil {
+			return nil, fmt.Errorf("session signature of %s: %w", sess.ID, err)
+		}
 	}
-	return SignatureInvalid, nil
+	if sig != "" {
+		signedSeq := sess.SignedSeq
+		if signedSeq == 0 {
+			signedSeq = sess.LastSeq
+		}
+		switch {
+		case lastSeq < signedSeq:
+			broken(lastSeq+1, "missing: the recording ends at event %d, but the gateway signed event %d as the last", lastSeq, signedSeq)
+		case lastSeq > signedSeq:
+			broken(signedSeq+1, "recorded after the signed closing event %d", signedSeq)
+		}
+		// Check the signature against the stored event it names; with
+		// that event gone, only against the session's head.
+		var signedHash string
+		switch {
+		case signedSeq >= 1 && signedSeq <= uint64(len(evs)):
+			signedHash = evs[signedSeq-1].Hash
+		case signedSeq == sess.LastSeq:
+			signedHash = sess.LastHash
+		}
+		if len(s.PublicKey) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("verify signature of %s: public key has %d bytes, want %d", sess.ID, len(s.PublicKey), ed25519.PublicKeySize)
+		}
+		res.Signature = SignatureInvalid
+		if signedHash != "" && recording.VerifySignature(s.PublicKey, sess.ID, signedSeq, signedHash, sig) {
+			res.Signature = SignatureValid
+		}
+	}
+	switch {
+	case lastSeq < sess.LastSeq:
+		broken(lastSeq+1, "missing: the recording ends at event %d, but the session's head is event %d", lastSeq, sess.LastSeq)
+	case lastSeq > sess.LastSeq:
+		broken(sess.LastSeq+1, "not in the session's head: the session ends at event %d", sess.LastSeq)
+	case lastHash != sess.LastHash:
+		broken(lastSeq, "hash differs from the session's recorded head")
+	}
+	if res.Signature == SignatureInvalid {
+		res.OK = false
+	}
+	return res, nil
 }
 
 // intParam parses an optional non-negative integer query parameter of at
