@@ -454,3 +454,15 @@ func selfSigned() (certPEM, keyPEM []byte, err error) {
 	pem.Encode(&kb, &pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 	return cb.Bytes(), kb.Bytes(), nil
 }
+
+// SelfSignedCert returns a fresh self-signed certificate (its own CA) for
+// localhost, 127.0.0.1 and ::1, and its PKCS#8 key, both PEM-encoded, for
+// tests that serve TLS themselves.
+func SelfSignedCert(tb testing.TB) (certPEM, keyPEM []byte) {
+	tb.Helper()
+	certPEM, keyPEM, err := selfSigned()
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	return certPEM, keyPEM
+}
