@@ -1,0 +1,719 @@
+package postgres
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"golang.org/x/sync/errgroup"
+)
+
+// maxPortals bounds the named portals remembered per session. The server
+// drops named portals at the end of each transaction without telling us, so
+// past this many the map is cleared (a later Execute of a forgotten portal
+// is recorded with empty Text).
+const maxPortals = 1024
+
+// finalWriteTimeout bounds the last ErrorResponse sent to a client when the
+// engine ends a session, so a client that stopped reading cannot hold it.
+const finalWriteTimeout = 5 * time.Second
+
+// Kinds of outstanding requests in the FIFO.
+const (
+	kindQuery    = 'Q'
+	kindExecute  = 'E'
+	kindSync     = 'S'
+	kindFunction = 'F'
+)
+
+type pending struct {
+	kind  byte
+	seq   uint64
+	start time.Time
+}
+
+// portal is what a Bind left behind for a later Execute.
+type portal struct {
+	stmt   string
+	text   string
+	params []Value
+	arena  []byte // holds params' Data
+}
+
+// sessionEnd is an error that ends the session and is shown to the client.
+type sessionEnd struct {
+	public *Error
+	cause  error
+}
+
+func (e *sessionEnd) Error() string { return e.public.Message + ": " + e.cause.Error() }
+func (e *sessionEnd) Unwrap() error { return e.cause }
+
+// errClientDone ends the client direction on Terminate or a clean EOF.
+var errClientDone = errors.New("client ended the session")
+
+// relay is one session's engine state. The fields under "client direction"
+// belong to the goroutine reading the client, those under "target
+// direction" to the one reading the target; mu guards the FIFO between
+// them.
+type relay struct {
+	rec    Recorder
+	check  func(*Statement) error
+	client net.Conn
+	target net.Conn
+
+	// client direction
+	cr         frameReader
+	tw         *bufio.Writer
+	seq        uint64
+	stmts      map[string]string
+	unnamed    string // text of the unnamed prepared statement
+	portals    map[string]*portal
+	unnamedP   portal
+	st         Statement
+	query      pgproto3.Query
+	parse      pgproto3.Parse
+	bind       pgproto3.Bind
+	execute    pgproto3.Execute
+	closeMsg   pgproto3.Close
+	fcall      pgproto3.FunctionCall
+	terminated atomic.Bool
+
+	mu    sync.Mutex
+	queue []pending
+	head  int
+
+	// target direction
+	tr         frameReader
+	cw         *bufio.Writer
+	res        Result
+	resErr     Error
+	rows       int64
+	skipping   bool // an extended batch failed; the server skips to Sync
+	cc         pgproto3.CommandComplete
+	er         pgproto3.ErrorResponse
+	lastTagStr string
+	atBoundary bool // the client stream ends at a message boundary
+}
+
+func newRelay(client, target net.Conn, rec Recorder, check func(*Statement) error) *relay {
+	r := &relay{
+		rec:     rec,
+		check:   check,
+		client:  client,
+		target:  target,
+		tw:      bufio.NewWriterSize(target, bufSize),
+		cw:      bufio.NewWriterSize(client, bufSize),
+		stmts:   make(map[string]string),
+		portals: make(map[string]*portal),
+		queue:   make([]pending, 0, 64),
+	}
+	r.cr.r = bufio.NewReaderSize(client, bufSize)
+	r.tr.r = bufio.NewReaderSize(target, bufSize)
+	return r
+}
+
+// Relay carries the session between client and the target until the client
+// terminates, either side closes, ctx is cancelled or rec fails. It records
+// every statement with rec and calls u.Check, if set, before forwarding it.
+// Relay closes client and u. It returns nil when the client ended the
+// session (Terminate, or EOF between messages).
+func (u *Upstream) Relay(ctx context.Context, client net.Conn, rec Recorder) error {
+	defer u.Close()
+	defer client.Close()
+	r := newRelay(client, u.conn, rec, u.Check)
+	return r.run(ctx)
+}
+
+func (r *relay) run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	interrupted := make(chan struct{})
+	stop := context.AfterFunc(gctx, func() {
+		defer close(interrupted)
+		r.target.Close()
+		// A deadline, not Close, so the client can still be told why.
+		r.client.SetDeadline(time.Unix(1, 0))
+	})
+	g.Go(r.clientToTarget)
+	g.Go(r.targetToClient)
+	err := g.Wait()
+	if !stop() {
+		<-interrupted
+	}
+
+	var public *Error
+	var end *sessionEnd
+	switch {
+	case r.terminated.Load() || errors.Is(err, errClientDone):
+		return nil
+	case ctx.Err() != nil:
+		public, err = errTerminated, fmt.Errorf("relay: %w", context.Cause(ctx))
+	case errors.As(err, &end):
+		public = end.public
+	}
+	if public != nil && r.atBoundary {
+		r.client.SetDeadline(time.Time{})
+		r.client.SetWriteDeadline(time.Now().Add(finalWriteTimeout))
+		r.client.Write(public.appendTo(nil))
+	}
+	return err
+}
+
+// clientToTarget reads the client's messages, records statements and
+// forwards everything to the target.
+func (r *relay) clientToTarget() error {
+	for {
+		if !r.cr.complete() {
+			if err := r.tw.Flush(); err != nil {
+				return fmt.Errorf("write to target: %w", err)
+			}
+		}
+		if err := r.cr.next(); err != nil {
+			if err == io.EOF {
+				return errClientDone
+			}
+			return fmt.Errorf("read from client: %w", err)
+		}
+		if err := r.clientMessage(); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *relay) clientMessage() error {
+	switch r.cr.typ {
+	case 'Q':
+		body, err := r.cr.body()
+		if err != nil {
+			return fmt.Errorf("read from client: %w", err)
+		}
+		if err := r.query.Decode(body); err != nil {
+			return r.malformed(err)
+		}
+		r.st = Statement{Protocol: ProtocolSimple, Text: r.query.String}
+		if err := r.statement(kindQuery); err != nil {
+			return err
+		}
+		return r.writeTarget(body)
+	case 'P':
+		body, err := r.cr.body()
+		if err != nil {
+			return fmt.Errorf("read from client: %w", err)
+		}
+		if err := r.parse.Decode(body); err != nil {
+			return r.malformed(err)
+		}
+		if r.parse.Name == "" {
+			r.unnamed = r.parse.Query
+		} else {
+			r.stmts[r.parse.Name] = r.parse.Query
+		}
+		return r.writeTarget(body)
+	case 'B':
+		return r.clientBind()
+	case 'E':
+		body, err := r.cr.body()
+		if err != nil {
+			return fmt.Errorf("read from client: %w", err)
+		}
+		if err := r.execute.Decode(body); err != nil {
+			return r.malformed(err)
+		}
+		p := &r.unnamedP
+		if r.execute.Portal != "" {
+			p = r.portals[r.execute.Portal]
+		}
+		r.st = Statement{Protocol: ProtocolExtended, Portal: r.execute.Portal}
+		if p != nil {
+			r.st.Text, r.st.Name, r.st.Params = p.text, p.stmt, p.params
+		}
+		if err := r.statement(kindExecute); err != nil {
+			return err
+		}
+		return r.writeTarget(body)
+	case 'C':
+		body, err := r.cr.body()
+		if err != nil {
+			return fmt.Errorf("read from client: %w", err)
+		}
+		if err := r.closeMsg.Decode(body); err != nil {
+			return r.malformed(err)
+		}
+		switch {
+		case r.closeMsg.ObjectType == 'S' && r.closeMsg.Name == "":
+			r.unnamed = ""
+		case r.closeMsg.ObjectType == 'S':
+			delete(r.stmts, r.closeMsg.Name)
+		case r.closeMsg.ObjectType == 'P' && r.closeMsg.Name == "":
+			r.unnamedP.text, r.unnamedP.stmt, r.unnamedP.params = "", "", r.unnamedP.params[:0]
+		case r.closeMsg.ObjectType == 'P':
+			delete(r.portals, r.closeMsg.Name)
+		}
+		return r.writeTarget(body)
+	case 'S':
+		r.push(pending{kind: kindSync})
+		return r.forward()
+	case 'F':
+		body, err := r.cr.body()
+		if err != nil {
+			return fmt.Errorf("read from client: %w", err)
+		}
+		if err := r.fcall.Decode(body); err != nil {
+			return r.malformed(err)
+		}
+		r.st = Statement{Protocol: ProtocolFunction, Text: "function " + strconv.FormatUint(uint64(r.fcall.Function), 10)}
+		var p portal
+		for i, a := range r.fcall.Arguments {
+			p.addParam(int16(formatCode(r.fcall.ArgFormatCodes, i)), a, a == nil, len(a))
+		}
+		p.fix()
+		r.st.Params = p.params
+		if err := r.statement(kindFunction); err != nil {
+			return err
+		}
+		return r.writeTarget(body)
+	case 'X':
+		r.terminated.Store(true)
+		if err := r.forward(); err != nil {
+			return err
+		}
+		r.tw.Flush()
+		return errClientDone
+	default:
+		// Describe, Flush, CopyData, CopyDone, CopyFail: through as they are.
+		return r.forward()
+	}
+}
+
+// statement records r.st, then queues it for its Results.
+func (r *relay) statement(kind byte) error {
+	r.seq++
+	r.st.Seq = r.seq
+	r.st.Time = time.Now()
+	if r.check != nil {
+		if err := r.check(&r.st); err != nil {
+			var pub *Error
+			if !errors.As(err, &pub) {
+				pub = &Error{Severity: "FATAL", Code: "42501", Message: "gatehouse: statement not allowed"}
+			}
+			return &sessionEnd{public: pub, cause: fmt.Errorf("check statement %d: %w", r.seq, err)}
+		}
+	}
+	if err := r.rec.Statement(&r.st); err != nil {
+		return &sessionEnd{public: errNotRecorded, cause: fmt.Errorf("record statement %d: %w", r.seq, err)}
+	}
+	r.push(pending{kind: kind, seq: r.seq, start: r.st.Time})
+	r.st.Params = nil
+	return nil
+}
+
+func (r *relay) malformed(err error) error {
+	return &sessionEnd{public: errProtocol, cause: fmt.Errorf("client sent a malformed %q message: %w", r.cr.typ, err)}
+}
+
+// writeTarget forwards the current client message whose body was read.
+func (r *relay) writeTarget(body []byte) error {
+	if _, err := r.tw.Write(r.cr.hdr[:]); err != nil {
+		return fmt.Errorf("write to target: %w", err)
+	}
+	if _, err := r.tw.Write(body); err != nil {
+		return fmt.Errorf("write to target: %w", err)
+	}
+	return nil
+}
+
+func (r *relay) forward() error {
+	if err := r.cr.forward(r.tw); err != nil {
+		return fmt.Errorf("relay %q to target: %w", r.cr.typ, err)
+	}
+	return nil
+}
+
+// clientBind remembers the portal's statement and parameters and forwards
+// the Bind. A Bind that fits in the read buffer is decoded by pgproto3; a
+// larger one (a big bytea) is parsed as it streams through.
+func (r *relay) clientBind() error {
+	var p *portal
+	if r.cr.fits() {
+		body, err := r.cr.body()
+		if err != nil {
+			return fmt.Errorf("read from client: %w", err)
+		}
+		if err := r.bind.Decode(body); err != nil {
+			return r.malformed(err)
+		}
+		p = r.portalFor(r.bind.DestinationPortal)
+		p.params, p.arena = p.params[:0], p.arena[:0]
+		for i, v := range r.bind.Parameters {
+			p.addParam(formatCode(r.bind.ParameterFormatCodes, i), v, v == nil, len(v))
+		}
+		p.fix()
+		p.stmt = r.bind.PreparedStatement
+		if err := r.writeTarget(body); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if p, err = r.streamBind(); err != nil {
+			return err
+		}
+	}
+	p.text = r.stmts[p.stmt]
+	if p.stmt == "" {
+		p.text = r.unnamed
+	}
+	return nil
+}
+
+func (r *relay) portalFor(name string) *portal {
+	if name == "" {
+		return &r.unnamedP
+	}
+	p := r.portals[name]
+	if p == nil {
+		if len(r.portals) >= maxPortals {
+			clear(r.portals)
+		}
+		p = new(portal)
+		r.portals[name] = p
+	}
+	return p
+}
+
+// streamBind parses a Bind larger than the read buffer while forwarding it,
+// keeping the first MaxValueLen bytes of each parameter.
+func (r *relay) streamBind() (*portal, error) {
+	f, w := &r.cr, r.tw
+	if _, err := w.Write(f.hdr[:]); err != nil {
+		return nil, fmt.Errorf("write to target: %w", err)
+	}
+	name, err := f.takeCString(w)
+	if err != nil {
+		return nil, r.streamErr(err)
+	}
+	stmt, err := f.takeCString(w)
+	if err != nil {
+		return nil, r.streamErr(err)
+	}
+	p := r.portalFor(name)
+	p.params, p.arena, p.stmt = p.params[:0], p.arena[:0], stmt
+
+	var formats []int16
+	nf, err := r.takeUint16()
+	if err != nil {
+		return nil, err
+	}
+	for range nf {
+		v, err := r.takeUint16()
+		if err != nil {
+			return nil, err
+		}
+		formats = append(formats, int16(v))
+	}
+	np, err := r.takeUint16()
+	if err != nil {
+		return nil, err
+	}
+	for i := range np {
+		b, err := f.take(w, 4)
+		if err != nil {
+			return nil, r.streamErr(err)
+		}
+		n := int(int32(binary.BigEndian.Uint32(b)))
+		if n == -1 {
+			p.addParam(formatCode(formats, i), nil, true, 0)
+			continue
+		}
+		if n < 0 || n > f.left {
+			return nil, r.malformed(errFrame)
+		}
+		keep := min(n, MaxValueLen)
+		b, err = f.take(w, keep)
+		if err != nil {
+			return nil, r.streamErr(err)
+		}
+		p.addParam(formatCode(formats, i), b, false, n)
+		if err := f.copyN(w, n-keep); err != nil {
+			return nil, fmt.Errorf("relay Bind to target: %w", err)
+		}
+	}
+	p.fix()
+	// Result format codes: validate the count and pass them through.
+	nr, err := r.takeUint16()
+	if err != nil {
+		return nil, err
+	}
+	if f.left != 2*nr {
+		return nil, r.malformed(errFrame)
+	}
+	if err := f.copyN(w, f.left); err != nil {
+		return nil, fmt.Errorf("relay Bind to target: %w", err)
+	}
+	return p, nil
+}
+
+func (r *relay) takeUint16() (int, error) {
+	b, err := r.cr.take(r.tw, 2)
+	if err != nil {
+		return 0, r.streamErr(err)
+	}
+	return int(binary.BigEndian.Uint16(b)), nil
+}
+
+func (r *relay) streamErr(err error) error {
+	if errors.Is(err, errFrame) {
+		return r.malformed(err)
+	}
+	return fmt.Errorf("relay Bind: %w", err)
+}
+
+func formatCode[T int16 | uint16](codes []T, i int) T {
+	switch len(codes) {
+	case 0:
+		return 0
+	case 1:
+		return codes[0]
+	}
+	if i < len(codes) {
+		return codes[i]
+	}
+	return 0
+}
+
+// addParam appends a parameter, copying at most MaxValueLen bytes of data
+// into the arena. fix sets the Data slices once the arena stops growing.
+func (p *portal) addParam(format int16, data []byte, null bool, size int) {
+	keep := min(len(data), MaxValueLen)
+	p.params = append(p.params, Value{Null: null, Format: format, Truncated: size > keep, Size: size})
+	p.arena = append(p.arena, data[:keep]...)
+}
+
+// fix points each parameter's Data into the arena.
+func (p *portal) fix() {
+	off := 0
+	for i := range p.params {
+		v := &p.params[i]
+		if v.Null {
+			v.Data = nil
+			continue
+		}
+		n := min(v.Size, MaxValueLen)
+		v.Data = p.arena[off : off+n : off+n]
+		off += n
+	}
+}
+
+func (r *relay) push(p pending) {
+	r.mu.Lock()
+	r.queue = append(r.queue, p)
+	r.mu.Unlock()
+}
+
+// front returns the oldest outstanding request, if any.
+func (r *relay) front() (pending, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.head == len(r.queue) {
+		return pending{}, false
+	}
+	return r.queue[r.head], true
+}
+
+func (r *relay) setFrontStart(t time.Time) {
+	r.mu.Lock()
+	if r.head < len(r.queue) {
+		r.queue[r.head].start = t
+	}
+	r.mu.Unlock()
+}
+
+// pop drops the oldest outstanding request.
+func (r *relay) pop() {
+	r.mu.Lock()
+	r.popLocked()
+	r.mu.Unlock()
+}
+
+func (r *relay) popLocked() {
+	if r.head < len(r.queue) {
+		r.queue[r.head] = pending{}
+		r.head++
+	}
+	if r.head == len(r.queue) {
+		r.queue, r.head = r.queue[:0], 0
+	}
+}
+
+// readyForQuery retires the requests its ReadyForQuery answers: up to the
+// first Query, Sync or FunctionCall, or, after an error in an extended
+// batch, up to its Sync (the server skipped everything before it).
+func (r *relay) readyForQuery() {
+	r.mu.Lock()
+	for r.head < len(r.queue) {
+		k := r.queue[r.head].kind
+		r.popLocked()
+		if k == kindSync || (!r.skipping && (k == kindQuery || k == kindFunction)) {
+			break
+		}
+	}
+	r.mu.Unlock()
+	r.skipping = false
+	r.rows = 0
+}
+
+// targetToClient reads the target's messages, turns completions into
+// Results and forwards everything to the client.
+func (r *relay) targetToClient() error {
+	for {
+		if !r.tr.complete() {
+			if err := r.cw.Flush(); err != nil {
+				return fmt.Errorf("write to client: %w", err)
+			}
+			r.atBoundary = true
+		}
+		err := r.tr.next()
+		if err != nil {
+			if err == io.EOF {
+				return fmt.Errorf("target closed the connection: %w", err)
+			}
+			return fmt.Errorf("read from target: %w", err)
+		}
+		r.atBoundary = false
+		if err := r.targetMessage(); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *relay) targetMessage() error {
+	switch r.tr.typ {
+	case 'D':
+		r.rows++
+		return r.forwardClient()
+	case 'C':
+		body, err := r.tr.body()
+		if err != nil {
+			return fmt.Errorf("read from target: %w", err)
+		}
+		if err := r.cc.Decode(body); err != nil {
+			return fmt.Errorf("target sent a malformed CommandComplete: %w", err)
+		}
+		if err := r.result(r.tagString(r.cc.CommandTag), nil); err != nil {
+			return err
+		}
+		return r.writeClient(body)
+	case 'I', 's', 'V':
+		if err := r.result("", nil); err != nil {
+			return err
+		}
+		return r.forwardClient()
+	case 'E':
+		body, err := r.tr.body()
+		if err != nil {
+			return fmt.Errorf("read from target: %w", err)
+		}
+		if err := r.er.Decode(body); err != nil {
+			return fmt.Errorf("target sent a malformed ErrorResponse: %w", err)
+		}
+		r.resErr = Error{Severity: r.er.Severity, Code: r.er.Code, Message: r.er.Message, Detail: r.er.Detail}
+		if r.er.SeverityUnlocalized != "" {
+			r.resErr.Severity = r.er.SeverityUnlocalized
+		}
+		if err := r.result("", &r.resErr); err != nil {
+			return err
+		}
+		return r.writeClient(body)
+	case 'Z':
+		r.readyForQuery()
+		return r.forwardClient()
+	default:
+		return r.forwardClient()
+	}
+}
+
+// result reports the completion of the oldest outstanding statement.
+func (r *relay) result(tag string, e *Error) error {
+	p, ok := r.front()
+	if !ok || r.skipping {
+		return nil
+	}
+	switch p.kind {
+	case kindExecute:
+		r.pop()
+		if e != nil {
+			r.skipping = true
+		}
+	case kindQuery, kindFunction:
+	default: // a Sync: the error belongs to a Parse, Bind or Describe
+		if e != nil {
+			r.skipping = true
+		}
+		return nil
+	}
+	now := time.Now()
+	rows := r.rows
+	if rows == 0 && tag != "" {
+		rows = tagRows(tag)
+	}
+	r.res = Result{Seq: p.seq, Tag: tag, Rows: rows, Duration: now.Sub(p.start), Error: e, Time: now}
+	r.rows = 0
+	if p.kind == kindQuery {
+		r.setFrontStart(now)
+	}
+	if err := r.rec.Result(&r.res); err != nil {
+		return &sessionEnd{public: errNotRecorded, cause: fmt.Errorf("record result of statement %d: %w", p.seq, err)}
+	}
+	return nil
+}
+
+// tagString returns tag as a string, reusing the previous one when equal so
+// a repeated "SELECT 1" costs no allocation.
+func (r *relay) tagString(tag []byte) string {
+	if string(tag) != r.lastTagStr {
+		r.lastTagStr = string(tag)
+	}
+	return r.lastTagStr
+}
+
+// tagRows returns the row count at the end of a command tag ("INSERT 0 5",
+// "UPDATE 3", "COPY 10"), or 0.
+func tagRows(tag string) int64 {
+	i := len(tag)
+	for i > 0 && tag[i-1] >= '0' && tag[i-1] <= '9' {
+		i--
+	}
+	if i == len(tag) || i == 0 || tag[i-1] != ' ' {
+		return 0
+	}
+	n, err := strconv.ParseInt(tag[i:], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func (r *relay) writeClient(body []byte) error {
+	if _, err := r.cw.Write(r.tr.hdr[:]); err != nil {
+		return fmt.Errorf("write to client: %w", err)
+	}
+	if _, err := r.cw.Write(body); err != nil {
+		return fmt.Errorf("write to client: %w", err)
+	}
+	return nil
+}
+
+func (r *relay) forwardClient() error {
+	if err := r.tr.forward(r.cw); err != nil {
+		return fmt.Errorf("relay %q to client: %w", r.tr.typ, err)
+	}
+	return nil
+}

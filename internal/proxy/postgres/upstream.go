@@ -1,0 +1,242 @@
+package postgres
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// TLS modes of a Target, as in libpq's sslmode.
+const (
+	TLSDisable    = "disable"
+	TLSRequire    = "require"
+	TLSVerifyFull = "verify-full"
+)
+
+// dialTimeout bounds a login to the target when ctx has no deadline.
+const dialTimeout = 30 * time.Second
+
+// Target says how the connector reaches a PostgreSQL server.
+type Target struct {
+	Address  string // host:port
+	Database string
+	User     string
+	Password string // never logged, never in errors
+	// TLSMode is TLSDisable ("" too), TLSRequire (encrypt, do not verify)
+	// or TLSVerifyFull (verify the chain against RootCAs and the name).
+	TLSMode    string
+	RootCAs    *x509.CertPool // for verify-full; nil means the system pool
+	ServerName string         // for verify-full; default: the host of Address
+}
+
+// LogValue keeps the password out of logs.
+func (t Target) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("address", t.Address),
+		slog.String("database", t.Database),
+		slog.String("user", t.User),
+		slog.String("tls", t.TLSMode),
+	)
+}
+
+func (t Target) tlsConfig() (*tls.Config, error) {
+	host, _, err := net.SplitHostPort(t.Address)
+	if err != nil {
+		return nil, err
+	}
+	switch t.TLSMode {
+	case "", TLSDisable:
+		return nil, nil
+	case TLSRequire:
+		return &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, nil
+	case TLSVerifyFull:
+		name := t.ServerName
+		if name == "" {
+			name = host
+		}
+		return &tls.Config{RootCAs: t.RootCAs, ServerName: name, MinVersion: tls.VersionTLS12}, nil
+	default:
+		return nil, fmt.Errorf("unknown TLS mode %q", t.TLSMode)
+	}
+}
+
+// Upstream is a logged-in connection to the target, ready to relay one
+// session.
+type Upstream struct {
+	// Check, if set, is called for every statement before it is recorded
+	// and forwarded. It is the seam for the policy engine; for now an error
+	// ends the session (FATAL, the *Error found in it or 42501).
+	Check func(*Statement) error
+
+	conn      net.Conn
+	pid       uint32
+	secret    []byte
+	params    []Param
+	remote    string
+	tlsConfig *tls.Config
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Dial logs in to the target with the target's credentials and returns the
+// connection, ready for Relay. params become the session's run-time
+// parameters (application_name, DateStyle, options, ...); user, database
+// and replication are ignored. The error wraps an *Error safe to show a
+// client (08006, or 28000 when the target refused the login, 3D000 when the
+// database does not exist) around the internal cause for the log; neither
+// holds the password.
+func Dial(ctx context.Context, t Target, params map[string]string) (*Upstream, error) {
+	u, err := dial(ctx, t, params)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		public := errCannotConnect
+		if errors.As(err, &pgErr) {
+			switch {
+			case strings.HasPrefix(pgErr.Code, "28"):
+				public = errTargetAuth
+			case pgErr.Code == "3D000":
+				public = errNoDatabase
+			}
+		}
+		return nil, &causeError{public: public, cause: fmt.Errorf("dial target %s: %w", t.Address, err), secret: t.Password}
+	}
+	return u, nil
+}
+
+func dial(ctx context.Context, t Target, params map[string]string) (*Upstream, error) {
+	host, portStr, err := net.SplitHostPort(t.Address)
+	if err != nil {
+		return nil, fmt.Errorf("address: %w", err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("address port %q: %w", portStr, err)
+	}
+	tlsConfig, err := t.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	// ParseConfig("") is the only supported way to get a Config; every field
+	// it may have taken from the environment is set here.
+	cfg, err := pgconn.ParseConfig("")
+	if err != nil {
+		return nil, fmt.Errorf("pgconn config: %w", err)
+	}
+	cfg.Host, cfg.Port = host, uint16(port)
+	cfg.Database, cfg.User, cfg.Password = t.Database, t.User, t.Password
+	cfg.TLSConfig = tlsConfig
+	cfg.Fallbacks = nil
+	cfg.SSLNegotiation = "postgres"
+	cfg.ValidateConnect = nil
+	cfg.AfterConnect = nil
+	cfg.KerberosSrvName, cfg.KerberosSpn = "", ""
+	cfg.OAuthTokenProvider = nil
+	cfg.ConnectTimeout = 0
+	cfg.RuntimeParams = make(map[string]string, len(params))
+	for k, v := range params {
+		switch k {
+		case "user", "database", "replication":
+			continue
+		}
+		cfg.RuntimeParams[k] = v
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, dialTimeout)
+		defer cancel()
+	}
+	pc, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	hc, err := pc.Hijack()
+	if err != nil {
+		pc.Close(context.Background())
+		return nil, fmt.Errorf("hijack: %w", err)
+	}
+	u := &Upstream{
+		conn:      hc.Conn,
+		pid:       hc.PID,
+		secret:    append([]byte(nil), hc.SecretKey...),
+		remote:    hc.Conn.RemoteAddr().String(),
+		tlsConfig: tlsConfig,
+	}
+	for k, v := range hc.ParameterStatuses {
+		u.params = append(u.params, Param{Name: k, Value: v})
+	}
+	sort.Slice(u.params, func(i, j int) bool { return u.params[i].Name < u.params[j].Name })
+	return u, nil
+}
+
+// Params returns the target's ParameterStatus values, sorted by name.
+func (u *Upstream) Params() []Param { return u.params }
+
+// Cancel sends a CancelRequest for this session's backend, over TLS when
+// the session uses TLS, as libpq does.
+func (u *Upstream) Cancel(ctx context.Context) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", u.remote)
+	if err != nil {
+		return fmt.Errorf("cancel: dial target: %w", err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	if u.tlsConfig != nil {
+		if _, err := conn.Write([]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}); err != nil {
+			return fmt.Errorf("cancel: SSLRequest: %w", err)
+		}
+		var b [1]byte
+		if _, err := io.ReadFull(conn, b[:]); err != nil {
+			return fmt.Errorf("cancel: SSLRequest answer: %w", err)
+		}
+		if b[0] != 'S' {
+			return errors.New("cancel: target refused TLS")
+		}
+		tc := tls.Client(conn, u.tlsConfig.Clone())
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fmt.Errorf("cancel: TLS handshake: %w", err)
+		}
+		conn = tc
+	}
+	msg := make([]byte, 12+len(u.secret))
+	binary.BigEndian.PutUint32(msg[0:], uint32(len(msg)))
+	binary.BigEndian.PutUint32(msg[4:], 80877102)
+	binary.BigEndian.PutUint32(msg[8:], u.pid)
+	copy(msg[12:], u.secret)
+	if _, err := conn.Write(msg); err != nil {
+		return fmt.Errorf("cancel: write: %w", err)
+	}
+	// The server closes the connection once it has handled the request.
+	io.Copy(io.Discard, conn)
+	return nil
+}
+
+// Close closes the connection to the target. It is safe to call more than
+// once.
+func (u *Upstream) Close() error {
+	u.closeOnce.Do(func() {
+		// Terminate politely; the server ends the backend either way.
+		u.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		u.conn.Write([]byte{'X', 0, 0, 0, 4})
+		u.closeErr = u.conn.Close()
+	})
+	return u.closeErr
+}
