@@ -86,7 +86,7 @@ func newAuditVerifyCmd(o *clientOptions) *cobra.Command {
 				for _, r := range rows {
 					result := "ok"
 					if !r.OK {
-						result = verifyError(r.Session, r.VerifyResult).Error()
+						result = "FAILED: " + verifyProblem(r.VerifyResult)
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", clean(r.Session, false), clean(result, false), r.Events, r.Signature)
 				}
@@ -117,12 +117,17 @@ func verifySummary(id string, res *api.VerifyResult) string {
 
 // verifyError names what is broken in a failed verification.
 func verifyError(id string, res *api.VerifyResult) error {
-	if res.Reason != "" {
-		return fmt.Errorf("%w: session %s: event %d: %s", errAuditFailed, clean(id, false), res.FirstBadSeq, clean(res.Reason, false))
-	}
-	if res.Signature == api.SignatureInvalid {
-		return fmt.Errorf("%w: session %s: signature invalid: the recording's end does not match what the gateway signed", errAuditFailed, clean(id, false))
-	}
-	return fmt.Errorf("%w: session %s", errAuditFailed, clean(id, false))
+	return fmt.Errorf("%w: session %s: %s", errAuditFailed, clean(id, false), verifyProblem(res))
 }
 
+// verifyProblem says what is wrong with a failed verification.
+func verifyProblem(res *api.VerifyResult) string {
+	switch {
+	case res.Reason != "":
+		return fmt.Sprintf("event %d: %s", res.FirstBadSeq, clean(res.Reason, false))
+	case res.Signature == api.SignatureInvalid:
+		return "signature invalid: the recording's end does not match what the gateway signed"
+	default:
+		return "not verified"
+	}
+}

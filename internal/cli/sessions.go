@@ -79,7 +79,7 @@ func sessionDuration(s *store.Session) string {
 func fmtDuration(d time.Duration) string {
 	switch {
 	case d < time.Second:
-		return d.Round(time.Millisecond).String()
+		return d.Round(10 * time.Microsecond).String()
 	case d < time.Minute:
 		return d.Round(10 * time.Millisecond).String()
 	default:
