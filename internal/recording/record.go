@@ -71,8 +71,15 @@ func appendRecord(b []byte, e *Event) ([]byte, error) {
 
 // appendJSONString appends s, which must be valid UTF-8, as a JSON string.
 func appendJSONString(b []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
 	b = append(b, '"')
+	b = appendJSONChars(b, s)
+	return append(b, '"')
+}
+
+// appendJSONChars appends s, which must be valid UTF-8, escaped for the
+// inside of a JSON string.
+func appendJSONChars(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -94,8 +101,7 @@ func appendJSONString(b []byte, s string) []byte {
 		}
 		start = i + 1
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }
 
 // recordLen returns the length of the record at the start of b, or
