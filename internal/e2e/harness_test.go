@@ -336,20 +336,22 @@ type (
 		} `json:"error"`
 	}
 	recStatement struct {
-		Seq      uint64     `json:"-"`
-		Protocol string     `json:"protocol"`
-		Text     string     `json:"text"`
-		Name     string     `json:"name"`
-		Params   []recParam `json:"params"`
-		Result   *recResult `json:"-"`
+		Seq      uint64       `json:"-"`
+		Protocol string       `json:"protocol"`
+		Text     string       `json:"text"`
+		Name     string       `json:"name"`
+		Params   []recParam   `json:"params"`
+		Results  []*recResult `json:"-"`
 	}
 )
 
-// statements returns a recording's statements, each with the result that
-// answered it: results answer statements in order.
+// statements returns a recording's statements, each with the results that
+// followed it. Result events do not name their statement, so a result is
+// given to the newest statement before it: right for clients that wait for
+// each answer, not for pipelines (see TestUpRecordingPipelineReplay).
 func statements(t testing.TB, evs []recording.Event) []*recStatement {
 	t.Helper()
-	var all, pending []*recStatement
+	var all []*recStatement
 	for _, e := range evs {
 		switch e.Type {
 		case recording.TypeStatement:
@@ -358,18 +360,17 @@ func statements(t testing.TB, evs []recording.Event) []*recStatement {
 				t.Fatalf("event %d: decode statement %s: %v", e.Seq, e.Data, err)
 			}
 			all = append(all, s)
-			pending = append(pending, s)
 		case recording.TypeResult:
 			var r recResult
 			if err := json.Unmarshal(e.Data, &r); err != nil {
 				t.Fatalf("event %d: decode result %s: %v", e.Seq, e.Data, err)
 			}
-			if len(pending) == 0 {
-				t.Errorf("event %d: result %s answers no statement", e.Seq, e.Data)
+			if len(all) == 0 {
+				t.Errorf("event %d: result %s before any statement", e.Seq, e.Data)
 				continue
 			}
-			pending[0].Result = &r
-			pending = pending[1:]
+			last := all[len(all)-1]
+			last.Results = append(last.Results, &r)
 		}
 	}
 	return all
@@ -390,7 +391,7 @@ func dumpStatements(stmts []*recStatement) string {
 	var b strings.Builder
 	for _, s := range stmts {
 		fmt.Fprintf(&b, "  #%d %s %q params=%v", s.Seq, s.Protocol, s.Text, s.Params)
-		if r := s.Result; r != nil {
+		for _, r := range s.Results {
 			fmt.Fprintf(&b, " -> %q rows=%d", r.Tag, r.Rows)
 			if r.Error != nil {
 				fmt.Fprintf(&b, " error=%s %s", r.Error.Code, r.Error.Message)
