@@ -27,12 +27,18 @@ const maxPortals = 1024
 // engine ends a session, so a client that stopped reading cannot hold it.
 const finalWriteTimeout = 5 * time.Second
 
-// Kinds of outstanding requests in the FIFO.
+// Kinds of outstanding requests in the FIFO: every client message the
+// server answers, so each answer (and each error) is matched to the message
+// it belongs to.
 const (
 	kindQuery    = 'Q'
 	kindExecute  = 'E'
 	kindSync     = 'S'
 	kindFunction = 'F'
+	kindParse    = 'P'
+	kindBind     = 'B'
+	kindDescribe = 'D'
+	kindClose    = 'C'
 )
 
 type pending struct {
@@ -217,9 +223,14 @@ func (r *relay) clientMessage() error {
 		} else {
 			r.stmts[r.parse.Name] = r.parse.Query
 		}
+		r.push(pending{kind: kindParse})
 		return r.writeTarget(body)
 	case 'B':
+		r.push(pending{kind: kindBind})
 		return r.clientBind()
+	case 'D':
+		r.push(pending{kind: kindDescribe})
+		return r.forward()
 	case 'E':
 		body, err := r.cr.body()
 		if err != nil {
@@ -258,6 +269,7 @@ func (r *relay) clientMessage() error {
 		case r.closeMsg.ObjectType == 'P':
 			delete(r.portals, r.closeMsg.Name)
 		}
+		r.push(pending{kind: kindClose})
 		return r.writeTarget(body)
 	case 'S':
 		r.push(pending{kind: kindSync})
@@ -289,7 +301,7 @@ func (r *relay) clientMessage() error {
 		r.tw.Flush()
 		return errClientDone
 	default:
-		// Describe, Flush, CopyData, CopyDone, CopyFail: through as they are.
+		// Flush, CopyData, CopyDone, CopyFail: through as they are.
 		return r.forward()
 	}
 }
@@ -635,9 +647,32 @@ func (r *relay) targetMessage() error {
 	case 'Z':
 		r.readyForQuery()
 		return r.forwardClient()
+	case '1':
+		r.popIf(kindParse)
+		return r.forwardClient()
+	case '2':
+		r.popIf(kindBind)
+		return r.forwardClient()
+	case '3':
+		r.popIf(kindClose)
+		return r.forwardClient()
+	case 'T', 'n':
+		// The end of a Describe's answer; a simple Query's RowDescription
+		// finds a Query at the front and pops nothing.
+		r.popIf(kindDescribe)
+		return r.forwardClient()
 	default:
 		return r.forwardClient()
 	}
+}
+
+// popIf drops the oldest outstanding request if it is of kind k.
+func (r *relay) popIf(k byte) {
+	r.mu.Lock()
+	if r.head < len(r.queue) && r.queue[r.head].kind == k {
+		r.popLocked()
+	}
+	r.mu.Unlock()
 }
 
 // result reports the completion of the oldest outstanding statement.
@@ -653,8 +688,16 @@ func (r *relay) result(tag string, e *Error) error {
 			r.skipping = true
 		}
 	case kindQuery, kindFunction:
-	default: // a Sync: the error belongs to a Parse, Bind or Describe
+	case kindSync:
 		if e != nil {
+			r.skipping = true
+		}
+		return nil
+	default:
+		// A Parse, Bind, Describe or Close failed: no statement ran, and
+		// the server skips the rest of the batch.
+		if e != nil {
+			r.pop()
 			r.skipping = true
 		}
 		return nil
