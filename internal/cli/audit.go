@@ -88,7 +88,7 @@ func newAuditVerifyCmd(o *clientOptions) *cobra.Command {
 					if !r.OK {
 						result = "FAILED: " + verifyProblem(r.VerifyResult)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", clean(r.Session, false), clean(result, false), r.Events, r.Signature)
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", termSafe(r.Session, false), termSafe(result, false), r.Events, r.Signature)
 				}
 				if err := tw.Flush(); err != nil {
 					return fmt.Errorf("write table: %w", err)
@@ -112,19 +112,19 @@ func verifySummary(id string, res *api.VerifyResult) string {
 	if res.Signature == api.SignatureMissing {
 		sig = "not signed yet (the session is not closed)"
 	}
-	return clean(fmt.Sprintf("session %s: OK, %d events, hash chain intact, %s", id, res.Events, sig), false)
+	return termSafe(fmt.Sprintf("session %s: OK, %d events, hash chain intact, %s", id, res.Events, sig), false)
 }
 
 // verifyError names what is broken in a failed verification.
 func verifyError(id string, res *api.VerifyResult) error {
-	return fmt.Errorf("%w: session %s: %s", errAuditFailed, clean(id, false), verifyProblem(res))
+	return fmt.Errorf("%w: session %s: %s", errAuditFailed, termSafe(id, false), verifyProblem(res))
 }
 
 // verifyProblem says what is wrong with a failed verification.
 func verifyProblem(res *api.VerifyResult) string {
 	switch {
 	case res.Reason != "":
-		return fmt.Sprintf("event %d: %s", res.FirstBadSeq, clean(res.Reason, false))
+		return fmt.Sprintf("event %d: %s", res.FirstBadSeq, termSafe(res.Reason, false))
 	case res.Signature == api.SignatureInvalid:
 		return "signature invalid: the recording's end does not match what the gateway signed"
 	default:

@@ -344,11 +344,11 @@ func printJSON(w io.Writer, v any) error {
 	return nil
 }
 
-// clean makes recorded or remote text safe to print on a terminal: control
+// termSafe makes recorded or remote text safe to print on a terminal: control
 // characters (an escape sequence in a statement could rewrite what an
 // auditor sees) are shown escaped. Newlines and tabs are kept only when
 // multiline is set.
-func clean(s string, multiline bool) string {
+func termSafe(s string, multiline bool) string {
 	var b strings.Builder
 	for _, r := range s {
 		switch {

@@ -17,7 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+var updateGolden = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 func TestMain(m *testing.M) {
 	// Tables and timelines print local time; pin it so golden files hold

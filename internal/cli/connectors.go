@@ -78,7 +78,7 @@ func newConnectorsListCmd(o *clientOptions) *cobra.Command {
 				if c.Online {
 					online = "yes"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", clean(c.Name, false), online, fmtTime(c.JoinedAt), fmtTime(c.LastSeen))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", termSafe(c.Name, false), online, fmtTime(c.JoinedAt), fmtTime(c.LastSeen))
 			}
 			if err := tw.Flush(); err != nil {
 				return fmt.Errorf("write table: %w", err)

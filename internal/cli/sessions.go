@@ -60,8 +60,8 @@ func printSessions(w io.Writer, list []store.Session) error {
 	fmt.Fprintln(tw, "ID\tIDENTITY\tCONNECTION\tPROTOCOL\tSTATUS\tSTARTED\tDURATION\tSTATEMENTS")
 	for _, s := range list {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n",
-			clean(s.ID, false), clean(s.Identity, false), clean(s.Connection, false), clean(s.Protocol, false),
-			clean(s.Status, false), fmtTime(s.StartedAt), sessionDuration(&s), s.Statements)
+			termSafe(s.ID, false), termSafe(s.Identity, false), termSafe(s.Connection, false), termSafe(s.Protocol, false),
+			termSafe(s.Status, false), fmtTime(s.StartedAt), sessionDuration(&s), s.Statements)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
@@ -128,7 +128,7 @@ func printSessionHeader(w io.Writer, s *store.Session) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(tw, "%s:\t%s\n", k, clean(v, false))
+			fmt.Fprintf(tw, "%s:\t%s\n", k, termSafe(v, false))
 		}
 	}
 	row("Session", s.ID)
@@ -201,7 +201,7 @@ type (
 func printTimeline(w io.Writer, s *store.Session, evs []store.Event) error {
 	start := timelineStart(s, evs)
 	for _, e := range evs {
-		prefix := fmt.Sprintf("%10s  #%-4d %-14s", offset(start, e.Time), e.Seq, clean(e.Type, false))
+		prefix := fmt.Sprintf("%10s  #%-4d %-14s", offset(start, e.Time), e.Seq, termSafe(e.Type, false))
 		if _, err := fmt.Fprintf(w, "%s %s\n", prefix, indent(describe(e), len(prefix)+1)); err != nil {
 			return fmt.Errorf("write timeline: %w", err)
 		}
@@ -239,7 +239,7 @@ func describe(e store.Event) string {
 			if d.Policy != "" {
 				s += ", policy " + d.Policy
 			}
-			return clean(s, false)
+			return termSafe(s, false)
 		}
 	case "statement":
 		var d statementData
@@ -258,17 +258,17 @@ func describe(e store.Event) string {
 			if d.Error != "" {
 				s += ": " + d.Error
 			}
-			return clean(s, false)
+			return termSafe(s, false)
 		}
 	}
-	return clean(string(e.Data), false)
+	return termSafe(string(e.Data), false)
 }
 
 func statementText(d *statementData) string {
 	var b strings.Builder
-	b.WriteString(clean(strings.TrimSpace(d.Text), true))
+	b.WriteString(termSafe(strings.TrimSpace(d.Text), true))
 	if d.Name != "" {
-		fmt.Fprintf(&b, "\n(prepared statement %q)", clean(d.Name, false))
+		fmt.Fprintf(&b, "\n(prepared statement %q)", termSafe(d.Name, false))
 	}
 	if len(d.Params) > 0 {
 		b.WriteString("\nparams:")
@@ -289,9 +289,9 @@ func paramText(p *paramData) string {
 	} else {
 		var str string
 		if json.Unmarshal(p.Data, &str) == nil {
-			s = "'" + clean(strings.ReplaceAll(str, "'", "''"), false) + "'"
+			s = "'" + termSafe(strings.ReplaceAll(str, "'", "''"), false) + "'"
 		} else {
-			s = clean(string(p.Data), false)
+			s = termSafe(string(p.Data), false)
 		}
 	}
 	if p.Truncated {
@@ -302,14 +302,14 @@ func paramText(p *paramData) string {
 
 func resultText(d *resultData) string {
 	if d.Error != nil {
-		return clean(fmt.Sprintf("%s %s: %s (%s)", d.Error.Severity, d.Error.Code, d.Error.Message,
+		return termSafe(fmt.Sprintf("%s %s: %s (%s)", d.Error.Severity, d.Error.Code, d.Error.Message,
 			fmtDuration(msDuration(d.DurationMS))), false)
 	}
 	rows := "rows"
 	if d.Rows == 1 {
 		rows = "row"
 	}
-	return clean(fmt.Sprintf("%s, %d %s, %s", d.Tag, d.Rows, rows, fmtDuration(msDuration(d.DurationMS))), false)
+	return termSafe(fmt.Sprintf("%s, %d %s, %s", d.Tag, d.Rows, rows, fmtDuration(msDuration(d.DurationMS))), false)
 }
 
 func msDuration(ms float64) time.Duration {
@@ -385,7 +385,7 @@ func printReplay(w io.Writer, s *store.Session, evs []store.Event, steps []repla
 		head += "/" + s.Database
 	}
 	head += ", started " + fmtTime(s.StartedAt)
-	fmt.Fprintln(w, clean(head, false))
+	fmt.Fprintln(w, termSafe(head, false))
 	start := timelineStart(s, evs)
 	for i, st := range steps {
 		prefix := fmt.Sprintf("[%s] %d.", offset(start, st.Time), i+1)
@@ -401,7 +401,7 @@ func printReplay(w io.Writer, s *store.Session, evs []store.Event, steps []repla
 		fmt.Fprintln(w, "\n(no statements recorded)")
 	}
 	if !s.EndedAt.IsZero() {
-		_, err := fmt.Fprintf(w, "\nSession %s at %s after %s\n", clean(s.Status, false), offset(start, s.EndedAt), sessionDuration(s))
+		_, err := fmt.Fprintf(w, "\nSession %s at %s after %s\n", termSafe(s.Status, false), offset(start, s.EndedAt), sessionDuration(s))
 		if err != nil {
 			return fmt.Errorf("write replay: %w", err)
 		}

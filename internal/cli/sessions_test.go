@@ -35,7 +35,7 @@ func recordSample(tb testing.TB, e *apitest.Env) {
 func golden(tb testing.TB, name, got string) {
 	tb.Helper()
 	path := filepath.Join("testdata", name)
-	if *update {
+	if *updateGolden {
 		if err := os.MkdirAll("testdata", 0o755); err != nil {
 			tb.Fatal(err)
 		}

@@ -76,9 +76,9 @@ func newTokensListCmd(o *clientOptions) *cobra.Command {
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tIDENTITY\tKIND\tGROUPS\tISSUED\tEXPIRES\tSTATUS")
 			for _, t := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(t.ID, false), clean(t.Identity, false),
-					clean(t.Kind, false), clean(strings.Join(t.Groups, ","), false),
-					fmtTime(t.IssuedAt), fmtTime(t.ExpiresAt), clean(t.Status, false))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", termSafe(t.ID, false), termSafe(t.Identity, false),
+					termSafe(t.Kind, false), termSafe(strings.Join(t.Groups, ","), false),
+					fmtTime(t.IssuedAt), fmtTime(t.ExpiresAt), termSafe(t.Status, false))
 			}
 			if err := tw.Flush(); err != nil {
 				return fmt.Errorf("write table: %w", err)
@@ -101,7 +101,7 @@ func newTokensRevokeCmd(o *clientOptions) *cobra.Command {
 			if err := c.revokeToken(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", clean(args[0], false))
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", termSafe(args[0], false))
 			return err
 		},
 	}
