@@ -481,11 +481,7 @@ if [[ $PROFILE == 1 && -n $UP_PID ]]; then
 			echo "perf record -e cpu-clock -F 999 -g -p <gatehouse up> for ${PROFILE_SECONDS}s, pgbench -S -M simple -c $CLIENTS -j $THREADS"
 			echo "pgbench during the profile: $(awk '/^tps = / {print $3; exit}' "$RAW/profile-pgbench.txt") tps"
 			echo
-			echo "== self time by function (top 40) =="
-			perf report -i "$T/perf.data" --stdio --no-children --sort symbol -g none --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
-			echo
-			echo "== inclusive (children) time by function (top 60) =="
-			perf report -i "$T/perf.data" --stdio --children --sort symbol -g none --percent-limit 2 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60
+			perf script -i "$T/perf.data" 2>/dev/null | awk -f "$REPO/bench/perf-summary.awk" || true
 		} >"$PROF"
 		cp "$T/perf.data" "$RESULTS_DIR/perf.data" 2>/dev/null || true
 		log "profile written to $PROF"
@@ -497,6 +493,10 @@ fi
 
 echo
 cat "$REPORT"
-[[ -f $RESULTS_DIR/profile.txt ]] && { echo; echo "profile: $RESULTS_DIR/profile.txt"; head -30 "$RESULTS_DIR/profile.txt"; }
+if [[ -f $RESULTS_DIR/profile.txt ]]; then
+	echo
+	echo "profile ($RESULTS_DIR/profile.txt):"
+	sed -n '1,40p' "$RESULTS_DIR/profile.txt"
+fi
 echo
 echo "results kept in $RESULTS_DIR"
