@@ -169,6 +169,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.logger().ErrorContext(r.Context(), "api request failed",
 			"ref", ref, "method", r.Method, "path", r.URL.Path, "err", err)
 		he = &httpError{http.StatusInternalServerError, "internal error"}
+	} else {
+		s.logger().DebugContext(r.Context(), "api request refused",
+			"ref", ref, "method", r.Method, "path", r.URL.Path, "status", he.status, "err", he.msg)
 	}
 	if he.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
