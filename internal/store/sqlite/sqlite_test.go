@@ -182,6 +182,9 @@ func TestAppendEventsValidation(t *testing.T) {
 		{"seq zero", store.Event{Session: "s", Seq: 0, Type: "x"}},
 		{"seq too large", store.Event{Session: "s", Seq: 1 << 63, Type: "x"}},
 		{"no session", store.Event{Seq: 1, Type: "x"}},
+		// Found inside the transaction, after the first insert: the
+		// transaction must roll back.
+		{"time out of range", store.Event{Session: "s", Seq: 2, Type: "x", Time: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,6 +199,21 @@ func TestAppendEventsValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAppendEventsCanceled(t *testing.T) {
+	db := MustOpen(t, filepath.Join(t.TempDir(), "gatehouse.db"))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := db.AppendEvents(ctx, storetest.NewEvents("s", 1, 3)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("AppendEvents with a canceled context: got %v, want context.Canceled", err)
+	}
+	got, err := db.ListEvents(t.Context(), "s", 0, 0)
+	if err != nil || len(got) != 0 {
+		t.Errorf("ListEvents = %d, %v; want none stored", len(got), err)
+	}
+	// The writer connection is usable afterwards.
+	storetest.MustAppend(t, db, storetest.NewEvents("s", 1, 3))
 }
 
 func TestJoinTokenWithoutExpiry(t *testing.T) {
