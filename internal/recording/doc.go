@@ -23,7 +23,8 @@
 // share an encoding. Data must be compact JSON, because the bytes are hashed
 // as they are and every later JSON encoding compacts them; [Chain.Next]
 // compacts data that is not. [Verify] recomputes the chain and names the first
-// broken event in a [*ChainError].
+// broken event in a [*ChainError]. [Object] builds compact data without
+// reflection on the hot path.
 //
 // A session's end is sealed by [Sign]: an ed25519 signature by the gateway's
 // key (see [LoadOrCreateKey]) over
@@ -64,4 +65,7 @@
 // After a restart, reading starts from the acknowledged position, so events
 // sent but not acknowledged are delivered again: the receiver must accept a
 // repeated (session, seq) as the same event. [Ship] runs that loop.
+//
+// One process at a time may open a spool directory; the spool does not lock
+// it.
 package recording
