@@ -237,7 +237,7 @@ func (c *Client) runOnce(ctx context.Context, host string, logger *slog.Logger, 
 				st.Close()
 				return
 			}
-			c.Accept(cctx, st)
+			c.Accept(cctx, stream{st})
 		}()
 	}
 }
@@ -280,7 +280,7 @@ func (c *Client) Open(ctx context.Context) (net.Conn, error) {
 		if sess != nil {
 			st, err := sess.OpenStream()
 			if err == nil {
-				return st, nil
+				return stream{st}, nil
 			}
 			if !errors.Is(err, yamux.ErrSessionShutdown) && !errors.Is(err, yamux.ErrRemoteGoAway) {
 				return nil, fmt.Errorf("open stream to gateway: %w", err)

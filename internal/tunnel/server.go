@@ -228,7 +228,7 @@ func (s *Server) handleConn(ctx context.Context, raw net.Conn, cfg *tls.Config, 
 				st.Close()
 				return
 			}
-			s.Accept(pctx, name, st)
+			s.Accept(pctx, name, stream{st})
 		}()
 	}
 	sess.Close()
@@ -351,7 +351,7 @@ func (s *Server) Open(ctx context.Context, connector string) (net.Conn, error) {
 		}
 		return nil, fmt.Errorf("open stream to connector %q: %w", connector, err)
 	}
-	return st, nil
+	return stream{st}, nil
 }
 
 // Online reports whether the named connector has a live connection.

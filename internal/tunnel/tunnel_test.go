@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -322,8 +323,9 @@ func TestConcurrentStreams(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			payload := make([]byte, size)
-			rand.Read(payload)
-			binary.BigEndian.PutUint32(payload, uint32(i))
+			var seed [32]byte
+			binary.BigEndian.PutUint32(seed[:], uint32(i))
+			mrand.NewChaCha8(seed).Read(payload)
 			stream, err := gw.Server.Open(context.Background(), "dc1")
 			if err != nil {
 				errs <- fmt.Errorf("stream %d: open: %w", i, err)
@@ -338,6 +340,9 @@ func TestConcurrentStreams(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+	if t.Failed() {
+		t.Logf("gateway log:\n%s", gw.Logs.String())
 	}
 }
 

@@ -43,6 +43,7 @@ const (
 	// bulk results at WAN latency, small enough to bound buffered memory.
 	streamWindow = 4 << 20
 	keepAlive    = 15 * time.Second
+	writeTimeout = 30 * time.Second
 )
 
 // hello is the first frame a connector sends after the TLS handshake.
@@ -95,6 +96,9 @@ func muxConfig(logger *slog.Logger) *yamux.Config {
 	cfg.AcceptBacklog = 1024
 	cfg.EnableKeepAlive = true
 	cfg.KeepAliveInterval = keepAlive
+	// Also bounds how long a ping may wait behind queued frames; with
+	// maxWriteChunk that is at most one chunk per active stream.
+	cfg.ConnectionWriteTimeout = writeTimeout
 	cfg.MaxStreamWindowSize = streamWindow
 	cfg.LogOutput = nil
 	cfg.Logger = muxLogger{logger}
@@ -105,11 +109,15 @@ func muxConfig(logger *slog.Logger) *yamux.Config {
 // mostly about connections ending, which the owner logs once anyway.
 type muxLogger struct{ l *slog.Logger }
 
-func (m muxLogger) Print(v ...any) { m.l.Debug(strings.TrimSpace(fmt.Sprint(v...)), "component", "yamux") }
+func (m muxLogger) Print(v ...any) {
+	m.l.Debug(strings.TrimSpace(fmt.Sprint(v...)), "component", "yamux")
+}
 func (m muxLogger) Printf(format string, v ...any) {
 	m.l.Debug(strings.TrimSpace(fmt.Sprintf(format, v...)), "component", "yamux")
 }
-func (m muxLogger) Println(v ...any) { m.l.Debug(strings.TrimSpace(fmt.Sprintln(v...)), "component", "yamux") }
+func (m muxLogger) Println(v ...any) {
+	m.l.Debug(strings.TrimSpace(fmt.Sprintln(v...)), "component", "yamux")
+}
 
 // rateLimiter lets through at most burst events per interval (zero values:
 // 10 per 10s); it keeps a misbehaving peer (or a port scanner) from flooding
@@ -163,3 +171,26 @@ func (r *rateLimiter) log(ctx context.Context, l *slog.Logger, level slog.Level,
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// maxWriteChunk caps the body of each yamux data frame a stream writes.
+// yamux sends a Write as one frame as large as the peer's window, and its
+// single send queue is FIFO, so without a cap a few bulk streams could hold a
+// keepalive ping (and every other session's bytes) behind megabytes of data.
+const maxWriteChunk = 64 << 10
+
+// stream is a yamux stream whose writes are split into frames of at most
+// maxWriteChunk bytes.
+type stream struct{ *yamux.Stream }
+
+func (s stream) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		m, err := s.Stream.Write(b[:min(len(b), maxWriteChunk)])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		b = b[m:]
+	}
+	return n, nil
+}
