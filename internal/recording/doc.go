@@ -47,8 +47,8 @@
 // reads every segment not yet acknowledged and truncates a segment at its
 // first record that is incomplete, fails its CRC or does not decode, so such
 // bytes are never shipped. A new segment is started when the current one
-// reaches [SpoolOptions.SegmentSize], and at every open, so that appends never
-// follow bytes of a previous run.
+// reaches [SpoolOptions.SegmentSize], and at every open unless the last
+// segment is empty, so that appends never follow bytes of a previous run.
 //
 // [Spool.Append] encodes its events into one buffer and writes them with one
 // write(2) call before it returns: an event is in the spool, and survives the
