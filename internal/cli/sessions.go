@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -166,20 +167,30 @@ type (
 		Protocol   string `json:"protocol"`
 	}
 	statementData struct {
-		Protocol string      `json:"protocol"`
-		Text     string      `json:"text"`
-		Name     string      `json:"name"`
-		Portal   string      `json:"portal"`
-		Params   []paramData `json:"params"`
+		Protocol      string      `json:"protocol"`
+		Text          string      `json:"text"`
+		TextSize      int         `json:"text_size,omitempty"`
+		TextTruncated bool        `json:"text_truncated,omitempty"`
+		Name          string      `json:"name,omitempty"`
+		Portal        string      `json:"portal,omitempty"`
+		Params        []paramData `json:"params,omitempty"`
 	}
+	// paramData is a bound parameter: a text-format value in Text, a
+	// binary one in Base64 (older recordings: either in Data).
 	paramData struct {
-		Null      bool            `json:"null"`
-		Format    int             `json:"format"`
-		Data      json.RawMessage `json:"data"`
-		Truncated bool            `json:"truncated"`
+		Null      bool            `json:"null,omitempty"`
+		Format    int             `json:"format,omitempty"`
+		Text      string          `json:"text,omitempty"`
+		Base64    string          `json:"base64,omitempty"`
+		Data      json.RawMessage `json:"data,omitempty"`
+		Truncated bool            `json:"truncated,omitempty"`
 		Size      int             `json:"size"`
 	}
 	resultData struct {
+		// Statement is the 1-based number of the statement (among the
+		// session's statement events) this result belongs to, when the
+		// recorder wrote it.
+		Statement  uint64  `json:"statement,omitempty"`
 		Tag        string  `json:"tag"`
 		Rows       int64   `json:"rows"`
 		DurationMS float64 `json:"duration_ms"`
@@ -267,8 +278,11 @@ func describe(e store.Event) string {
 func statementText(d *statementData) string {
 	var b strings.Builder
 	b.WriteString(termSafe(strings.TrimSpace(d.Text), true))
-	if d.Name != "" {
-		fmt.Fprintf(&b, "\n(prepared statement %q)", termSafe(d.Name, false))
+	if d.TextTruncated {
+		fmt.Fprintf(&b, " ...(truncated, %d bytes)", d.TextSize)
+	}
+	if d.Text == "" && d.Name != "" {
+		fmt.Fprintf(&b, "(prepared statement %q)", termSafe(d.Name, false))
 	}
 	if len(d.Params) > 0 {
 		b.WriteString("\nparams:")
@@ -279,23 +293,37 @@ func statementText(d *statementData) string {
 	return b.String()
 }
 
+// maxBinaryShown is the longest binary parameter shown in hex.
+const maxBinaryShown = 32
+
 func paramText(p *paramData) string {
 	if p.Null {
 		return "NULL"
 	}
-	var s string
-	if p.Format == 1 {
-		s = fmt.Sprintf("<binary %d bytes>", p.Size)
-	} else {
-		var str string
-		if json.Unmarshal(p.Data, &str) == nil {
-			s = "'" + termSafe(strings.ReplaceAll(str, "'", "''"), false) + "'"
-		} else {
-			s = termSafe(string(p.Data), false)
+	text, isText := p.Text, p.Format == 0
+	switch {
+	case p.Base64 != "":
+		raw, err := base64.StdEncoding.DecodeString(p.Base64)
+		if err != nil {
+			return "<undecodable>"
+		}
+		text = string(raw)
+	case len(p.Data) > 0:
+		if json.Unmarshal(p.Data, &text) != nil {
+			text = string(p.Data)
 		}
 	}
+	var s string
+	switch {
+	case isText:
+		s = "'" + termSafe(strings.ReplaceAll(text, "'", "''"), false) + "'"
+	case len(text) <= maxBinaryShown:
+		s = fmt.Sprintf("<binary %x>", text)
+	default:
+		s = fmt.Sprintf("<binary %d bytes>", p.Size)
+	}
 	if p.Truncated {
-		s += fmt.Sprintf("...(%d bytes)", p.Size)
+		s += fmt.Sprintf("...(truncated, %d bytes)", p.Size)
 	}
 	return s
 }
@@ -348,19 +376,25 @@ func newSessionsReplayCmd(o *clientOptions) *cobra.Command {
 	}
 }
 
-// replayStep is one statement and the result that followed it.
+// replayStep is one statement and the results that followed it.
 type replayStep struct {
 	Seq       uint64         `json:"seq"`
 	Time      time.Time      `json:"time"`
 	Statement *statementData `json:"statement"`
-	Result    *resultData    `json:"result,omitempty"`
+	// Results has one entry per statement the target ran: several for a
+	// simple query holding several statements, none for one that the
+	// target skipped or that was still running when the session ended.
+	Results []*resultData `json:"results"`
 }
 
-// replaySteps pairs each statement with the next result. A statement
-// without a result (a blocked one, or the session ended first) keeps a nil
-// Result.
+// replaySteps pairs statements with their results. A result that names its
+// statement goes to it. Otherwise results come in statement order: a
+// result goes to the oldest statement still without one (so pipelined
+// statements pair up), and when every statement has one, to the newest (the
+// further results of a multi-statement query).
 func replaySteps(evs []store.Event) []replayStep {
 	steps := []replayStep{}
+	waiting := 0 // steps[:waiting] all have a result, or never will
 	for _, e := range evs {
 		switch e.Type {
 		case "statement":
@@ -368,12 +402,25 @@ func replaySteps(evs []store.Event) []replayStep {
 			if json.Unmarshal(e.Data, &d) != nil {
 				d = statementData{Text: string(e.Data)}
 			}
-			steps = append(steps, replayStep{Seq: e.Seq, Time: e.Time, Statement: &d})
+			steps = append(steps, replayStep{Seq: e.Seq, Time: e.Time, Statement: &d, Results: []*resultData{}})
 		case "result":
 			var d resultData
-			if n := len(steps); n > 0 && steps[n-1].Result == nil && json.Unmarshal(e.Data, &d) == nil {
-				steps[n-1].Result = &d
+			if json.Unmarshal(e.Data, &d) != nil || len(steps) == 0 {
+				continue
 			}
+			i := len(steps) - 1
+			switch {
+			case d.Statement > 0 && d.Statement <= uint64(len(steps)):
+				i = int(d.Statement) - 1
+			default:
+				for waiting < len(steps) && len(steps[waiting].Results) > 0 {
+					waiting++
+				}
+				if waiting < len(steps) {
+					i = waiting
+				}
+			}
+			steps[i].Results = append(steps[i].Results, &d)
 		}
 	}
 	return steps
@@ -391,9 +438,10 @@ func printReplay(w io.Writer, s *store.Session, evs []store.Event, steps []repla
 		prefix := fmt.Sprintf("[%s] %d.", offset(start, st.Time), i+1)
 		fmt.Fprintf(w, "\n%s %s\n", prefix, indent(statementText(st.Statement), len(prefix)+1))
 		pad := strings.Repeat(" ", len(prefix)+1)
-		if st.Result != nil {
-			fmt.Fprintf(w, "%s=> %s\n", pad, resultText(st.Result))
-		} else {
+		for _, r := range st.Results {
+			fmt.Fprintf(w, "%s=> %s\n", pad, resultText(r))
+		}
+		if len(st.Results) == 0 {
 			fmt.Fprintf(w, "%s=> (no result recorded)\n", pad)
 		}
 	}

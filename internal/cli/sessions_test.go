@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -123,7 +124,7 @@ func TestSessionsShowAndReplay(t *testing.T) {
 		if err := json.Unmarshal([]byte(mustRun(t, admin, "sessions", "replay", "s_alice", "--json")), &steps); err != nil {
 			t.Fatal(err)
 		}
-		if len(steps) != 4 || steps[2].Result == nil || steps[2].Result.Error == nil || steps[2].Result.Error.Code != "42501" {
+		if len(steps) != 4 || len(steps[2].Results) != 1 || steps[2].Results[0].Error == nil || steps[2].Results[0].Error.Code != "42501" {
 			t.Errorf("got %+v, want 4 steps, the third failing with 42501", steps)
 		}
 	})
@@ -148,5 +149,93 @@ func TestSessionsExport(t *testing.T) {
 	// An export verifies on its own: every byte that was hashed survived.
 	if err := recording.Verify(evs); err != nil {
 		t.Errorf("verify the export: %v", err)
+	}
+}
+
+func TestReplaySteps(t *testing.T) {
+	stmt := func(seq uint64, text string) store.Event {
+		return store.Event{Seq: seq, Type: "statement", Data: json.RawMessage(`{"protocol":"simple","text":"` + text + `"}`)}
+	}
+	result := func(seq uint64, tag string, statement int) store.Event {
+		d := `{"tag":"` + tag + `","rows":1`
+		if statement > 0 {
+			d += `,"statement":` + strconv.Itoa(statement)
+		}
+		return store.Event{Seq: seq, Type: "result", Data: json.RawMessage(d + `}`)}
+	}
+	tests := []struct {
+		name string
+		evs  []store.Event
+		want map[string][]string // statement text -> result tags
+	}{
+		{
+			name: "one at a time",
+			evs:  []store.Event{stmt(1, "a"), result(2, "A", 0), stmt(3, "b"), result(4, "B", 0)},
+			want: map[string][]string{"a": {"A"}, "b": {"B"}},
+		},
+		{
+			name: "pipelined",
+			evs:  []store.Event{stmt(1, "a"), stmt(2, "b"), stmt(3, "c"), result(4, "A", 0), result(5, "B", 0), result(6, "C", 0)},
+			want: map[string][]string{"a": {"A"}, "b": {"B"}, "c": {"C"}},
+		},
+		{
+			name: "pipelined, results interleaved with a new statement",
+			evs:  []store.Event{stmt(1, "a"), stmt(2, "b"), result(3, "A", 0), stmt(4, "c"), result(5, "B", 0), result(6, "C", 0)},
+			want: map[string][]string{"a": {"A"}, "b": {"B"}, "c": {"C"}},
+		},
+		{
+			name: "several statements in one query",
+			evs:  []store.Event{stmt(1, "a1;a2"), result(2, "A1", 0), result(3, "A2", 0), stmt(4, "b"), result(5, "B", 0)},
+			want: map[string][]string{"a1;a2": {"A1", "A2"}, "b": {"B"}},
+		},
+		{
+			name: "no result",
+			evs:  []store.Event{stmt(1, "a"), result(2, "A", 0), stmt(3, "b")},
+			want: map[string][]string{"a": {"A"}, "b": nil},
+		},
+		{
+			name: "results name their statements",
+			evs: []store.Event{stmt(1, "a1;a2"), stmt(2, "b"), stmt(3, "c"), result(4, "A1", 1), result(5, "A2", 1),
+				result(6, "B", 2), stmt(7, "d"), result(8, "D", 4)},
+			want: map[string][]string{"a1;a2": {"A1", "A2"}, "b": {"B"}, "c": nil, "d": {"D"}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string][]string{}
+			for _, st := range replaySteps(tc.evs) {
+				var tags []string
+				for _, r := range st.Results {
+					tags = append(tags, r.Tag)
+				}
+				got[st.Statement.Text] = tags
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParamText(t *testing.T) {
+	tests := []struct {
+		name string
+		p    paramData
+		want string
+	}{
+		{"null", paramData{Null: true}, "NULL"},
+		{"text", paramData{Text: "it's", Size: 4}, "'it''s'"},
+		{"text with escape", paramData{Text: "a\x1bb", Size: 3}, `'a\x1bb'`},
+		{"binary", paramData{Format: 1, Base64: "AAAAKg==", Size: 4}, "<binary 0000002a>"},
+		{"long binary", paramData{Format: 1, Base64: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", Size: 36}, "<binary 36 bytes>"},
+		{"truncated", paramData{Text: "abc", Truncated: true, Size: 9000}, "'abc'...(truncated, 9000 bytes)"},
+		{"legacy data field", paramData{Data: json.RawMessage(`"42"`), Size: 2}, "'42'"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := paramText(&tc.p); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

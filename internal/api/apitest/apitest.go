@@ -161,7 +161,7 @@ func (e *Env) Record(tb testing.TB, s Session) {
 	for _, st := range s.Statements {
 		params := []map[string]any{}
 		for _, p := range st.Params {
-			params = append(params, map[string]any{"null": false, "format": 0, "data": p, "size": len(p)})
+			params = append(params, map[string]any{"text": p, "size": len(p)})
 		}
 		proto := "simple"
 		if len(params) > 0 {
