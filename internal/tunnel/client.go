@@ -211,7 +211,7 @@ func (c *Client) runOnce(ctx context.Context, host string, logger *slog.Logger, 
 	}
 	tc.SetDeadline(time.Time{})
 
-	sess, err := yamux.Client(tc, muxConfig(logger))
+	sess, err := yamux.Client(newCoalescer(tc), muxConfig(logger))
 	if err != nil {
 		tc.Close()
 		return false, fmt.Errorf("tunnel session: %w", err)

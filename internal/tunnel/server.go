@@ -200,7 +200,7 @@ func (s *Server) handleConn(ctx context.Context, raw net.Conn, cfg *tls.Config, 
 	tc.SetDeadline(time.Time{})
 
 	plog := logger.With("connector", name, "remote", remote)
-	sess, err := yamux.Server(tc, muxConfig(plog))
+	sess, err := yamux.Server(newCoalescer(tc), muxConfig(plog))
 	if err != nil {
 		plog.Error("tunnel session", "err", err)
 		return

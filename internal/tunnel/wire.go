@@ -2,8 +2,10 @@ package tunnel
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -193,4 +195,52 @@ func (s stream) Write(b []byte) (int, error) {
 		b = b[m:]
 	}
 	return n, nil
+}
+
+// coalescer sits between a yamux session and its TLS connection. yamux's
+// send loop writes each data frame as two Writes, the 12-byte header and
+// then the body; on TLS that is two records and two syscalls per frame.
+// coalescer holds back the header of a data frame that announces a body and
+// sends it with the body in one Write. Only yamux's single send goroutine
+// writes, so no lock is needed.
+type coalescer struct {
+	net.Conn
+	buf []byte // a held-back header, then header+body while writing
+}
+
+// yamux header layout (spec.md): version, type, flags(2), stream ID(4), length(4).
+const (
+	muxHeaderSize = 12
+	muxTypeData   = 0
+)
+
+func newCoalescer(conn net.Conn) *coalescer {
+	return &coalescer{Conn: conn, buf: make([]byte, 0, muxHeaderSize+maxWriteChunk)}
+}
+
+func (c *coalescer) Write(p []byte) (int, error) {
+	if len(c.buf) == 0 {
+		if len(p) == muxHeaderSize && p[0] == 0 && p[1] == muxTypeData && binary.BigEndian.Uint32(p[8:12]) > 0 {
+			c.buf = append(c.buf, p...)
+			return len(p), nil
+		}
+		return c.Conn.Write(p)
+	}
+	if len(c.buf)+len(p) > cap(c.buf) {
+		// A body larger than a chunk (a frame yamux sent itself): copying
+		// it would cost more than the extra record saves.
+		hdr := c.buf
+		c.buf = c.buf[:0]
+		if _, err := c.Conn.Write(hdr); err != nil {
+			return 0, err
+		}
+		return c.Conn.Write(p)
+	}
+	c.buf = append(c.buf, p...)
+	_, err := c.Conn.Write(c.buf)
+	c.buf = c.buf[:0]
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
