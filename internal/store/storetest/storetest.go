@@ -1,21 +1,3 @@
-// Package storetest is the conformance suite that every store driver
-// passes. A driver's test calls Run with a function that opens a fresh,
-// empty store for one subtest:
-//
-//	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) store.Store {
-//			db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "g.db"))
-//			...
-//			t.Cleanup(func() { db.Close() })
-//			return db
-//		})
-//	}
-//
-// Besides what store.go documents, the suite pins down behaviour callers
-// rely on: ListTokens is ordered by IssuedAt, ListConnectors by Name;
-// CreateX on an existing key fails with store.ErrConflict; RevokeToken and
-// EndSession keep their first effect; SignSession keeps the first
-// signature; times round-trip to within time.Equal.
 package storetest
 
 import (
@@ -517,8 +499,9 @@ func testEvents(t *testing.T, open func(t *testing.T) store.Store) {
 	})
 }
 
-// testConcurrentAppend has 8 goroutines append batches at once: each to its
-// own session and all of them to one shared session with overlapping seqs.
+// testConcurrentAppend has 8 goroutines append batches at once, each to its
+// own session and all of them to one shared session with overlapping seqs,
+// while 2 goroutines read.
 func testConcurrentAppend(t *testing.T, st store.Store) {
 	const (
 		workers = 8
@@ -544,7 +527,50 @@ func testConcurrentAppend(t *testing.T, st store.Store) {
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	// Readers run alongside. Every worker sends the shared session's
+	// batches in order, so readers must always see a whole number of
+	// batches, seqs 1..n without holes, and counters that never go back.
+	done := make(chan struct{})
+	var readers errgroup.Group
+	for range 2 {
+		readers.Go(func() error {
+			var lastSeen uint64
+			for {
+				select {
+				case <-done:
+					return nil
+				default:
+				}
+				s, err := st.GetSession(ctx, "shared")
+				if err != nil {
+					return fmt.Errorf("reader: %w", err)
+				}
+				if s.LastSeq < lastSeen || s.LastSeq%size != 0 || uint64(s.Statements) != s.LastSeq/2 {
+					return fmt.Errorf("reader saw last seq %d (before: %d), statements %d: a partial batch or counters out of step",
+						s.LastSeq, lastSeen, s.Statements)
+				}
+				lastSeen = s.LastSeq
+				evs, err := st.ListEvents(ctx, "shared", 0, 0)
+				if err != nil {
+					return fmt.Errorf("reader: %w", err)
+				}
+				if len(evs)%size != 0 || uint64(len(evs)) < lastSeen {
+					return fmt.Errorf("reader saw %d events after last seq %d", len(evs), lastSeen)
+				}
+				for i, e := range evs {
+					if e.Seq != uint64(i+1) {
+						return fmt.Errorf("reader: event %d has seq %d", i, e.Seq)
+					}
+				}
+			}
+		})
+	}
+	err := g.Wait()
+	close(done)
+	if rerr := readers.Wait(); rerr != nil {
+		t.Error(rerr)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	const total = batches * size
