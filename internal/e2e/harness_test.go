@@ -258,6 +258,11 @@ func waitRecording(t testing.TB, st store.Store, app string) recordingOf {
 	t.Helper()
 	var out recordingOf
 	apps := map[string]string{} // session ID -> application name
+	defer func() {
+		if t.Failed() {
+			t.Logf("sessions seen, by application_name: %v", apps)
+		}
+	}()
 	eventually(t, fmt.Sprintf("the recording of session %q to end", app), func() (bool, error) {
 		ctx := context.Background()
 		list, err := st.ListSessions(ctx, store.SessionFilter{Limit: 1000})

@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+const badTokenMessage = "gatehouse: invalid or expired token"
+
+// TestUpTokens checks that every kind of bad token gets the same answer,
+// and that a forbidden connection and an unknown one cannot be told apart.
+func TestUpTokens(t *testing.T) {
+	t.Parallel()
+	h := startUp(t, nil)
+	ctx := ctxT(t)
+
+	past := &auth.Issuer{Store: h.g.Store(), Now: func() time.Time { return time.Now().Add(-2 * time.Hour) }}
+	expired, _, err := past.Issue(ctx, auth.IssueRequest{Identity: "ci-bot", Groups: []string{"ci"}, Kind: auth.KindService, TTL: time.Hour})
+	if err != nil {
+		t.Fatalf("issue expired token: %v", err)
+	}
+	revoked, rt, err := h.g.Issuer().Issue(ctx, auth.IssueRequest{Identity: "ci-bot", Groups: []string{"ci"}, Kind: auth.KindService, TTL: time.Hour})
+	if err != nil {
+		t.Fatalf("issue token: %v", err)
+	}
+	// The token works before it is revoked.
+	connect(t, h.pgxConfig(t, connName, revoked, "before-revoke")).Close(ctx)
+	if err := h.g.Issuer().Revoke(ctx, rt.ID); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+
+	tests := []struct {
+		name, token string
+	}{
+		{"expired", expired},
+		{"revoked", revoked},
+		{"malformed", "not-a-token"},
+		{"well-formed but unknown", "ght_" + strings.Repeat("A", 43)},
+		{"truncated", revoked[:len(revoked)-1]},
+		{"empty", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pe := connectErr(t, h.pgxConfig(t, connName, tt.token, "bad-token"))
+			if pe.Code != "28P01" || pe.Message != badTokenMessage {
+				t.Errorf("got %s %q, want 28P01 %q", pe.Code, pe.Message, badTokenMessage)
+			}
+		})
+	}
+
+	t.Run("forbidden and unknown connections look the same", func(t *testing.T) {
+		forbidden := connectErr(t, h.pgxConfig(t, connName, h.token(t, "mallory", "not-ci"), "forbidden"))
+		unknown := connectErr(t, h.pgxConfig(t, "no-such-conn", h.ciToken(t), "unknown"))
+		// The message may echo the name the client asked for; apart from
+		// that the two answers must be identical.
+		fm := strings.ReplaceAll(forbidden.Message, connName, "NAME")
+		um := strings.ReplaceAll(unknown.Message, "no-such-conn", "NAME")
+		if forbidden.Code != unknown.Code || forbidden.Severity != unknown.Severity || fm != um ||
+			forbidden.Detail != unknown.Detail || forbidden.Hint != unknown.Hint {
+			t.Errorf("forbidden: %s %s %q %q; unknown: %s %s %q %q", forbidden.Severity, forbidden.Code, forbidden.Message, forbidden.Detail,
+				unknown.Severity, unknown.Code, unknown.Message, unknown.Detail)
+		}
+		if forbidden.Code == "28P01" || forbidden.Message == badTokenMessage {
+			t.Errorf("a valid token for a forbidden connection got the bad-token answer %s %q", forbidden.Code, forbidden.Message)
+		}
+	})
+
+	t.Run("refused logins open no session", func(t *testing.T) {
+		list, err := h.g.Store().ListSessions(ctx, store.SessionFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range list {
+			if s.Identity != "ci-bot" || s.Connection != connName {
+				t.Errorf("a refused login left session %+v", s)
+			}
+		}
+		if len(list) != 1 {
+			t.Errorf("got %d sessions, want only the one made before the token was revoked", len(list))
+		}
+	})
+}
+
+// TestUpTLS checks that a client must use TLS unless allow_plaintext is
+// set, and that the generated certificate verifies against the gateway's
+// CA.
+func TestUpTLS(t *testing.T) {
+	t.Parallel()
+	h := startUp(t, nil)
+	tok := h.ciToken(t)
+	host, port := h.pgHostPort(t)
+	ca := filepath.Join(h.cfg.DataDir, "pki", "ca.crt")
+
+	t.Run("plaintext refused", func(t *testing.T) {
+		cc := h.pgxConfig(t, connName, tok, "plain")
+		cc.TLSConfig = nil
+		cc.Fallbacks = nil
+		pe := connectErr(t, cc)
+		if pe.Code != "28000" || !strings.Contains(pe.Message, "TLS") {
+			t.Errorf("plaintext client: got %s %q, want 28000 saying TLS is required", pe.Code, pe.Message)
+		}
+	})
+	tests := []struct {
+		name, dsn string
+		ok        bool
+	}{
+		{"require", "sslmode=require", true},
+		{"verify-full 127.0.0.1", fmt.Sprintf("host=127.0.0.1 sslmode=verify-full sslrootcert=%s", ca), true},
+		{"verify-full localhost", fmt.Sprintf("host=localhost sslmode=verify-full sslrootcert=%s", ca), true},
+		{"verify-full wrong CA", fmt.Sprintf("host=127.0.0.1 sslmode=verify-full sslrootcert=%s", otherCA(t)), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dsn := fmt.Sprintf("host=%s port=%s user=%s dbname=%s connect_timeout=30 %s", host, port, connName, h.db, tt.dsn)
+			ctx := ctxT(t)
+			cc, err := pgx.ParseConfig(dsn)
+			if err != nil {
+				t.Fatalf("parse %q: %v", dsn, err)
+			}
+			cc.Password = tok
+			c, err := pgx.ConnectConfig(ctx, cc)
+			if !tt.ok {
+				if err == nil {
+					c.Close(ctx)
+					t.Fatalf("connected with the wrong CA")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("connect: %v", err)
+			}
+			defer c.Close(ctx)
+			var one int
+			if err := c.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+				t.Errorf("select 1: %d, %v", one, err)
+			}
+		})
+	}
+	t.Run("psql verify-full", func(t *testing.T) {
+		bin := requireBinary(t, "psql")
+		dsn := fmt.Sprintf("host=localhost port=%s user=%s dbname=%s sslmode=verify-full sslrootcert=%s", port, connName, h.db, ca)
+		out, err := runCmd(t, bin, []string{"-X", "-At", "-v", "ON_ERROR_STOP=1", dsn, "-c", "SELECT 'tls-ok', ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"},
+			cleanEnv("PGPASSWORD="+tok), t.TempDir())
+		if err != nil {
+			t.Fatalf("psql: %v\n%s", err, out)
+		}
+		// The target session is plaintext (tls: disable); what matters is
+		// that psql verified the gateway and ran the statement.
+		if !strings.HasPrefix(out, "tls-ok|") {
+			t.Errorf("psql: got %q", out)
+		}
+	})
+
+	t.Run("allow_plaintext", func(t *testing.T) {
+		hp := startUp(t, func(c *config.Config) { c.Gateway.AllowPlaintext = true })
+		cc := hp.pgxConfig(t, connName, hp.ciToken(t), "plain-allowed")
+		cc.TLSConfig = nil
+		cc.Fallbacks = nil
+		c := connect(t, cc)
+		var one int
+		if err := c.QueryRow(ctxT(t), "SELECT 1").Scan(&one); err != nil || one != 1 {
+			t.Errorf("select 1 over plaintext: %d, %v", one, err)
+		}
+	})
+}
+
+// otherCA returns the CA certificate of another gateway's data dir.
+func otherCA(t testing.TB) string {
+	t.Helper()
+	h := startGateway(t, upConfig(t, "postgres"), true, "postgres")
+	if err := h.g.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(h.cfg.DataDir, "pki", "ca.crt")
+}
