@@ -61,6 +61,15 @@
 // says what the stream is for (its schema belongs to the gateway and
 // connector packages), followed by the session's raw bytes.
 //
+// Closing a stream is a half-close (yamux sends FIN): the closer may still
+// read until the peer closes too, and a stream the peer never closes is
+// reset after yamux's StreamCloseTimeout (5 minutes). Writes are split into
+// frames of at most 64 KiB, and each frame's header and body go out in one
+// TLS record, so a bulk transfer cannot hold keepalives or other sessions
+// behind a window-sized frame. A connection whose writes stall for 30 s, or
+// whose keepalive ping (every 15 s) goes unanswered, is closed and the
+// connector reconnects.
+//
 // # Frames
 //
 // A frame is a 4-byte big-endian length followed by that many bytes of JSON
