@@ -65,6 +65,9 @@ type errorData struct {
 }
 
 type resultData struct {
+	// Statement is the 1-based number of the session's statement event
+	// this result belongs to.
+	Statement  uint64     `json:"statement"`
 	Tag        string     `json:"tag"`
 	Rows       int64      `json:"rows"`
 	DurationMS float64    `json:"duration_ms"`
@@ -146,7 +149,7 @@ func (r *recorder) Statement(s *postgres.Statement) error {
 
 // Result records the outcome of the oldest pending statement.
 func (r *recorder) Result(res *postgres.Result) error {
-	d := resultData{Tag: res.Tag, Rows: res.Rows, DurationMS: float64(res.Duration.Microseconds()) / 1000}
+	d := resultData{Statement: res.Seq, Tag: res.Tag, Rows: res.Rows, DurationMS: float64(res.Duration.Microseconds()) / 1000}
 	if res.Error != nil {
 		d.Error = &errorData{Severity: res.Error.Severity, Code: res.Error.Code, Message: res.Error.Message}
 	}
