@@ -325,11 +325,12 @@ func toRecording(evs []store.Event) []recording.Event {
 // Recorded payloads, as the connector writes them.
 type (
 	recParam struct {
-		Null   bool   `json:"null"`
-		Format int16  `json:"format"`
-		Text   string `json:"text"`
-		Base64 string `json:"base64"`
-		Size   int    `json:"size"`
+		Null      bool   `json:"null"`
+		Format    int16  `json:"format"`
+		Text      string `json:"text"`
+		Base64    string `json:"base64"`
+		Size      int    `json:"size"`
+		Truncated bool   `json:"truncated"`
 	}
 	recResult struct {
 		Tag   string `json:"tag"`
