@@ -209,7 +209,8 @@ touch "$T/pgbouncer.log"
 chown postgres: "$T/pgbouncer.log"
 log "starting pgbouncer on 127.0.0.1:$BPORT"
 "${AS_PG[@]}" pgbouncer "$T/pgbouncer/pgbouncer.ini" >>"$T/pgbouncer.log" 2>&1 &
-PIDS+=("$!")
+BOUNCER_PID=$!
+PIDS+=("$BOUNCER_PID")
 wait_tcp 127.0.0.1 "$BPORT" 20 || { cat "$T/pgbouncer.log" >&2; die "pgbouncer did not start"; }
 
 # ---------------------------------------------------------------- gatehouse up
@@ -343,6 +344,25 @@ target_conn() {
 	esac
 }
 
+# PIDs whose CPU time is charged to a target (the proxy processes in its path).
+target_pids() {
+	case $1 in
+	direct) echo "" ;;
+	pgbouncer) echo "$BOUNCER_PID" ;;
+	gh-up | gh-up-tls) echo "$UP_PID" ;;
+	gh-split) echo "$GW_PID $CONN_PID" ;;
+	esac
+}
+cpu_ticks() { # pids... -> utime+stime in clock ticks, summed
+	local p sum=0 v
+	for p in "$@"; do
+		v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+		sum=$((sum + v))
+	done
+	echo "$sum"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
 # Check every target answers a query before measuring anything.
 for t in $TARGETS; do
 	read -r h p u pw ssl <<<"$(target_conn "$t")"
@@ -369,6 +389,7 @@ MEM_BEFORE=$(mem_snapshot)
 RAW=$RESULTS_DIR/raw
 mkdir -p "$RAW"
 declare -A TPS # key: mode|target -> space-separated TPS per round
+declare -A CPU # key: mode|target -> space-separated proxy CPU microseconds per transaction
 declare -A FAIL
 
 mode_args() {
@@ -395,10 +416,17 @@ for mode in $MODES; do
 			run_no=$((run_no + 1))
 			out=$RAW/$mode-$t-r$r.txt
 			log "[$run_no/$total_runs] $mode round $r: $t"
+			read -r -a tp <<<"$(target_pids "$t")"
+			c0=$(cpu_ticks "${tp[@]}")
 			rc=0
 			PGPASSWORD="$pw" PGSSLMODE="$ssl" run_wait timeout $((DURATION + C_DURATION + 60)) \
 				pgbench -S -n -c "$CLIENTS" -j "$THREADS" "${margs[@]}" -h "$h" -p "$p" -U "$u" bench >"$out" 2>&1 || rc=$?
+			c1=$(cpu_ticks "${tp[@]}")
 			tps=$(awk '/^tps = / {print $3; exit}' "$out")
+			ntx=$(awk '/^number of transactions actually processed:/ {print $NF; exit}' "$out")
+			if [[ ${#tp[@]} -gt 0 && -n $ntx && $ntx -gt 0 ]]; then
+				CPU[$mode|$t]="${CPU[$mode|$t]:-} $(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$ntx" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')"
+			fi
 			if [[ $rc -ne 0 || -z $tps ]]; then
 				log "  failed (exit $rc): $(grep -m1 -iE 'error|fatal|abort' "$out" || tail -1 "$out")"
 				FAIL[$mode|$t]=1
@@ -431,8 +459,8 @@ REPORT=$RESULTS_DIR/report.md
 		hdr="| target |"
 		sep="|---|"
 		for ((r = 1; r <= ROUNDS; r++)); do hdr+=" round $r |"; sep+="---:|"; done
-		echo "$hdr median TPS | vs direct |"
-		echo "$sep---:|---:|"
+		echo "$hdr median TPS | vs direct | proxy CPU µs/txn |"
+		echo "$sep---:|---:|---:|"
 		dmed=$(median ${TPS[$mode|direct]:-})
 		for t in "${TARGET_LIST[@]}"; do
 			read -r -a v <<<"${TPS[$mode|$t]:-}"
@@ -447,10 +475,19 @@ REPORT=$RESULTS_DIR/report.md
 				[[ $x == fail ]] && row+=" fail |" || row+=" $(printf '%.0f' "$x") |"
 			done
 			[[ $med == - ]] || med=$(printf '%.0f' "$med")
-			echo "$row $med | $ratio |"
+			cpu=-
+			if [[ -n ${CPU[$mode|$t]:-} ]]; then
+				read -r -a cv <<<"${CPU[$mode|$t]}"
+				cpu=$(median "${cv[@]}")
+			fi
+			echo "$row $med | $ratio | $cpu |"
 		done
 		echo
 	done
+	echo "proxy CPU µs/txn: median over the rounds of the user+system CPU time that the proxy processes"
+	echo "(pgbouncer; gatehouse up; gateway + connector for split) used during the run, divided by the"
+	echo "transactions pgbench completed. Less sensitive to a noisy machine than TPS."
+	echo
 	echo "gatehouse processes (from /proc; cpu = user+system seconds since start):"
 	echo '```'
 	echo "before:"
