@@ -74,8 +74,9 @@ func (f *frameReader) complete() bool {
 // fits reports whether the current body can be read in place.
 func (f *frameReader) fits() bool { return f.n <= f.r.Size() }
 
-// body returns the whole current body. In place when it fits in the buffer
-// (valid until the next read); otherwise in a new slice.
+// body returns the whole current body: in place when it fits in the buffer
+// (valid until the next read), otherwise in a new slice that the caller
+// drops after use.
 func (f *frameReader) body() ([]byte, error) {
 	if f.fits() {
 		b, err := f.r.Peek(f.n)
@@ -86,12 +87,15 @@ func (f *frameReader) body() ([]byte, error) {
 		f.left = 0
 		return b, nil
 	}
-	b := make([]byte, f.n)
-	if _, err := io.ReadFull(f.r, b); err != nil {
+	// Grow with what actually arrives, so a header that merely claims a
+	// huge body does not reserve the memory up front.
+	var bb bytes.Buffer
+	bb.Grow(min(f.n, 1<<20))
+	if _, err := io.CopyN(&bb, f.r, int64(f.n)); err != nil {
 		return nil, unexpected(err)
 	}
 	f.left = 0
-	return b, nil
+	return bb.Bytes(), nil
 }
 
 // forward writes the header and the rest of the current body to w,
