@@ -333,9 +333,10 @@ type (
 		Truncated bool   `json:"truncated"`
 	}
 	recResult struct {
-		Tag   string `json:"tag"`
-		Rows  int64  `json:"rows"`
-		Error *struct {
+		Statement uint64 `json:"statement"`
+		Tag       string `json:"tag"`
+		Rows      int64  `json:"rows"`
+		Error     *struct {
 			Severity string `json:"severity"`
 			Code     string `json:"code"`
 			Message  string `json:"message"`
@@ -352,9 +353,8 @@ type (
 )
 
 // statements returns a recording's statements, each with the results that
-// followed it. Result events do not name their statement, so a result is
-// given to the newest statement before it: right for clients that wait for
-// each answer, not for pipelines (see TestUpRecordingPipelineReplay).
+// belong to it: a result names its statement by number (the n-th statement
+// event of the session).
 func statements(t testing.TB, evs []recording.Event) []*recStatement {
 	t.Helper()
 	var all []*recStatement
@@ -371,12 +371,12 @@ func statements(t testing.TB, evs []recording.Event) []*recStatement {
 			if err := json.Unmarshal(e.Data, &r); err != nil {
 				t.Fatalf("event %d: decode result %s: %v", e.Seq, e.Data, err)
 			}
-			if len(all) == 0 {
-				t.Errorf("event %d: result %s before any statement", e.Seq, e.Data)
+			if r.Statement < 1 || r.Statement > uint64(len(all)) {
+				t.Errorf("event %d: result %s names statement %d, but %d statements came before it", e.Seq, e.Data, r.Statement, len(all))
 				continue
 			}
-			last := all[len(all)-1]
-			last.Results = append(last.Results, &r)
+			s := all[r.Statement-1]
+			s.Results = append(s.Results, &r)
 		}
 	}
 	return all

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -245,19 +244,12 @@ func TestUpRecordingPipelineReplay(t *testing.T) {
 	c.Close(ctx)
 	rec := waitRecording(t, h.g.Store(), "pipeline")
 	checkSealed(t, h, rec)
-	var tags []string
-	for _, e := range rec.Events {
-		if e.Type == recording.TypeResult {
-			var r recResult
-			if err := json.Unmarshal(e.Data, &r); err != nil {
-				t.Fatal(err)
-			}
-			tags = append(tags, r.Tag)
-		}
-	}
+	stmts := statements(t, rec.Events)
 	for i := range 5 {
-		if want := fmt.Sprintf("INSERT 0 %d", i+1); !slices.Contains(tags, want) {
-			t.Errorf("no result %q recorded; results: %q", want, tags)
+		text := fmt.Sprintf("INSERT INTO pipe_t SELECT generate_series(1, %d)", i+1)
+		s, _ := findStatement(stmts, 0, text)
+		if s == nil || len(s.Results) != 1 || s.Results[0].Tag != fmt.Sprintf("INSERT 0 %d", i+1) {
+			t.Errorf("%q: not recorded with its own result:\n%s", text, dumpStatements(stmts))
 		}
 	}
 	res := h.runCLI(t, h.adminToken(t), "sessions", "replay", rec.Session.ID)
