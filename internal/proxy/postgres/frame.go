@@ -104,6 +104,16 @@ func (f *frameReader) forward(w *bufio.Writer) error {
 	if _, err := w.Write(f.hdr[:]); err != nil {
 		return err
 	}
+	if n := f.left; n <= f.r.Buffered() {
+		// The usual case: the whole body is buffered already.
+		b, _ := f.r.Peek(n)
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		f.r.Discard(n)
+		f.left = 0
+		return nil
+	}
 	return f.copyN(w, f.left)
 }
 

@@ -84,7 +84,7 @@ type Front struct {
 	// StartupTimeout bounds everything before Relay, Open included.
 	// Zero means 10s.
 	StartupTimeout time.Duration
-	// Logger receives connection-level logs; nil means slog.Default().
+	// Logger receives connection-level logs; nil discards them.
 	Logger *slog.Logger
 
 	mu       sync.Mutex
@@ -101,7 +101,7 @@ func (f *Front) logger() *slog.Logger {
 	if f.Logger != nil {
 		return f.Logger
 	}
-	return slog.Default()
+	return slog.New(slog.DiscardHandler)
 }
 
 // Serve accepts connections on ln until ctx is cancelled or ln fails, and

@@ -94,3 +94,24 @@ func TestMillionRowsConstantMemory(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSelectOne compares a round trip of the simple protocol directly
+// to the server and through the Front and relay (what pgbench -S measures).
+func BenchmarkSelectOne(b *testing.B) {
+	p := startProxy(b, proxyOptions{})
+	for _, bc := range []struct{ name, dsn string }{
+		{name: "direct", dsn: srv.DSN(p.DB)},
+		{name: "proxy", dsn: p.DSN("disable")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			conn := connect(b, bc.dsn)
+			pc := conn.PgConn()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := pc.Exec(context.Background(), "SELECT 1").ReadAll(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -184,8 +184,11 @@ func (r *relay) clientToTarget() error {
 			}
 		}
 		if err := r.cr.next(); err != nil {
-			if err == io.EOF {
+			switch {
+			case err == io.EOF:
 				return errClientDone
+			case errors.Is(err, errFrame):
+				return &sessionEnd{public: errProtocol, cause: fmt.Errorf("read from client: %w", err)}
 			}
 			return fmt.Errorf("read from client: %w", err)
 		}
