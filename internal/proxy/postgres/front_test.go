@@ -139,10 +139,9 @@ func rawStartup(t *testing.T, addr string, pkt []byte) (byte, []byte) {
 		t.Fatal(err)
 	}
 	// EOF after the packet, so the Front ends the connection after its
-	// first answer instead of waiting for more.
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
+	// first answer instead of waiting for more. (It may have hung up
+	// already, which makes CloseWrite fail: that is fine.)
+	c.(*net.TCPConn).CloseWrite()
 	b, _ := io.ReadAll(c)
 	if len(b) == 0 {
 		return 0, nil
