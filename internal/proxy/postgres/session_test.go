@@ -410,3 +410,69 @@ func TestPsql(t *testing.T) {
 		t.Errorf("\\copy not recorded; statements: %q", texts)
 	}
 }
+
+func TestJDBC(t *testing.T) {
+	const jar = "/usr/share/java/postgresql.jar"
+	java, err := exec.LookPath("java")
+	if _, statErr := os.Stat(jar); err != nil || statErr != nil {
+		t.Skip("java or the PostgreSQL JDBC driver is not installed")
+	}
+	p := startProxy(t, proxyOptions{})
+	url := "jdbc:postgresql://" + p.Addr + "/" + p.DB + "?sslmode=disable&prepareThreshold=5"
+	cmd := exec.Command(java, "-cp", jar, "testdata/clients/Client.java", url, "app", testToken)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("JDBC client: %v\n%s", err, out)
+	}
+	if got, want := string(out), "batch 90\nerror 23505\nfetched 100\n"; got != want {
+		t.Errorf("JDBC output: got %q, want %q", got, want)
+	}
+	var inserts, fetchResults int
+	var fetchRows int64
+	for _, r := range p.Rec.statements() {
+		switch r.Stmt.Text {
+		case "INSERT INTO items VALUES ($1, $2)":
+			inserts++
+		case "SELECT id, name FROM items WHERE id > $1 ORDER BY id":
+			for _, res := range r.Results {
+				fetchResults++
+				fetchRows += res.Rows
+			}
+		}
+	}
+	// 10 single, 90 batched, 1 duplicate.
+	if inserts != 101 {
+		t.Errorf("recorded inserts: got %d, want 101", inserts)
+	}
+	// setFetchSize(30): each Execute of the portal is a Statement; they are
+	// suspended after 30, 60 and 90 rows, then the last 10 complete.
+	if fetchResults != 4 || fetchRows != 100 {
+		t.Errorf("cursor results: got %d results with %d rows, want 4 with 100", fetchResults, fetchRows)
+	}
+}
+
+func TestPsycopg2(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import psycopg2").Run(); err != nil {
+		t.Skip("python3-psycopg2 is not installed")
+	}
+	p := startProxy(t, proxyOptions{})
+	dsn := "host=127.0.0.1 port=" + strings.Split(p.Addr, ":")[1] + " user=app dbname=" + p.DB + " password=" + testToken + " sslmode=disable"
+	out, err := exec.Command(python, "testdata/clients/client.py", dsn).CombinedOutput()
+	if err != nil {
+		t.Fatalf("psycopg2 client: %v\n%s", err, out)
+	}
+	if got, want := string(out), "error 23505\ncopy ['1', '2', '3', '4']\nnote it's two\n"; got != want {
+		t.Errorf("psycopg2 output: got %q, want %q", got, want)
+	}
+	var texts []string
+	for _, r := range p.Rec.statements() {
+		texts = append(texts, r.Stmt.Text)
+	}
+	joined := strings.Join(texts, "\n")
+	for _, want := range []string{"INSERT INTO py VALUES (2, 'it''s two')", "COPY py FROM STDIN", "SELECT note FROM py WHERE id = 2"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("statement %q not recorded; got:\n%s", want, joined)
+		}
+	}
+}
