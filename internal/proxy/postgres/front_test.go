@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -314,5 +316,135 @@ func TestServeCancelEndsSessions(t *testing.T) {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "57P01" {
 		t.Errorf("query on a terminated session: got %v, want 57P01", err)
+	}
+}
+
+// rawSession logs in to the proxy with pgproto3 and returns the frontend
+// after the first ReadyForQuery.
+func rawSession(t *testing.T, p *proxy) (*pgproto3.Frontend, net.Conn) {
+	t.Helper()
+	c, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fe := pgproto3.NewFrontend(c, c)
+	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "app", "database": p.DB}})
+	fe.Flush()
+	if msg, err := fe.Receive(); err != nil {
+		t.Fatal(err)
+	} else if _, ok := msg.(*pgproto3.AuthenticationCleartextPassword); !ok {
+		t.Fatalf("got %#v, want AuthenticationCleartextPassword", msg)
+	}
+	fe.Send(&pgproto3.PasswordMessage{Password: testToken})
+	fe.Flush()
+	var sawKey bool
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.BackendKeyData:
+			sawKey = m.ProcessID != 0 && len(m.SecretKey) == 4
+		case *pgproto3.ErrorResponse:
+			t.Fatalf("login: %s", m.Message)
+		case *pgproto3.ReadyForQuery:
+			if !sawKey {
+				t.Fatal("no BackendKeyData before ReadyForQuery")
+			}
+			return fe, c
+		}
+	}
+}
+
+// untilReady collects message type names up to ReadyForQuery.
+func untilReady(t *testing.T, fe *pgproto3.Frontend) []string {
+	t.Helper()
+	var got []string
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(fmt.Sprintf("%T", msg), "*pgproto3.")
+		if e, ok := msg.(*pgproto3.ErrorResponse); ok {
+			name += " " + e.Code
+		}
+		got = append(got, name)
+		if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+			return got
+		}
+	}
+}
+
+func TestRawProtocol(t *testing.T) {
+	p := startProxy(t, proxyOptions{})
+	fe, _ := rawSession(t, p)
+
+	steps := []struct {
+		name string
+		send []pgproto3.FrontendMessage
+		want []string
+	}{
+		{
+			name: "function call",
+			// int4abs(-5), OID 1397, binary argument and result.
+			send: []pgproto3.FrontendMessage{&pgproto3.FunctionCall{Function: 1397, ArgFormatCodes: []uint16{1}, Arguments: [][]byte{{0xff, 0xff, 0xff, 0xfb}}, ResultFormatCode: 1}},
+			want: []string{"FunctionCallResponse", "ReadyForQuery"},
+		},
+		{
+			name: "empty query",
+			send: []pgproto3.FrontendMessage{&pgproto3.Query{String: ""}},
+			want: []string{"EmptyQueryResponse", "ReadyForQuery"},
+		},
+		{
+			name: "describe unknown statement",
+			send: []pgproto3.FrontendMessage{&pgproto3.Describe{ObjectType: 'S', Name: "nope"}, &pgproto3.Bind{PreparedStatement: "nope"}, &pgproto3.Execute{}, &pgproto3.Sync{}},
+			want: []string{"ErrorResponse 26000", "ReadyForQuery"},
+		},
+		{
+			name: "named statement and portal with a row limit",
+			send: []pgproto3.FrontendMessage{
+				&pgproto3.Parse{Name: "gen", Query: "SELECT generate_series(1, $1::int)"},
+				&pgproto3.Describe{ObjectType: 'S', Name: "gen"},
+				&pgproto3.Bind{DestinationPortal: "cur", PreparedStatement: "gen", Parameters: [][]byte{[]byte("5")}},
+				&pgproto3.Execute{Portal: "cur", MaxRows: 3},
+				&pgproto3.Execute{Portal: "cur", MaxRows: 3},
+				&pgproto3.Close{ObjectType: 'P', Name: "cur"},
+				&pgproto3.Close{ObjectType: 'S', Name: "gen"},
+				&pgproto3.Sync{},
+			},
+			want: []string{"ParseComplete", "ParameterDescription", "RowDescription", "BindComplete",
+				"DataRow", "DataRow", "DataRow", "PortalSuspended", "DataRow", "DataRow", "CommandComplete",
+				"CloseComplete", "CloseComplete", "ReadyForQuery"},
+		},
+	}
+	for _, st := range steps {
+		for _, m := range st.send {
+			fe.Send(m)
+		}
+		if err := fe.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(st.want, untilReady(t, fe)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", st.name, diff)
+		}
+	}
+	fe.Send(&pgproto3.Terminate{})
+	fe.Flush()
+	if err := p.nextRelayErr(t); err != nil {
+		t.Errorf("Relay after Terminate: got %v, want nil", err)
+	}
+
+	want := []stmtSummary{
+		{Protocol: "function", Text: "function 1397", Params: []string{"\xff\xff\xff\xfb"}, Results: []resSummary{{}}},
+		{Protocol: "simple", Text: "", Results: []resSummary{{}}},
+		{Protocol: "extended", Text: ""}, // skipped: the Describe failed first
+		{Protocol: "extended", Text: "SELECT generate_series(1, $1::int)", Params: []string{"5"}, Results: []resSummary{{Rows: 3}}},
+		{Protocol: "extended", Text: "SELECT generate_series(1, $1::int)", Params: []string{"5"}, Results: []resSummary{{Tag: "SELECT 2", Rows: 2}}},
+	}
+	if diff := cmp.Diff(want, summarize(p.Rec.statements())); diff != "" {
+		t.Errorf("recorded (-want +got):\n%s", diff)
 	}
 }

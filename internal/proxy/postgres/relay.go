@@ -563,8 +563,14 @@ func (r *relay) popLocked() {
 		r.queue[r.head] = pending{}
 		r.head++
 	}
-	if r.head == len(r.queue) {
+	switch {
+	case r.head == len(r.queue):
 		r.queue, r.head = r.queue[:0], 0
+	case r.head >= 1024 && 2*r.head >= len(r.queue):
+		// A client that keeps a pipeline full never lets the FIFO drain:
+		// move the live part down instead of growing forever.
+		n := copy(r.queue, r.queue[r.head:])
+		r.queue, r.head = r.queue[:n], 0
 	}
 }
 

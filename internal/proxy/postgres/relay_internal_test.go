@@ -324,3 +324,22 @@ func FuzzFrontStartup(f *testing.F) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestQueueStaysBoundedUnderAFullPipeline(t *testing.T) {
+	r := testRelay(&nopRecorder{})
+	// Always 10 outstanding requests, a million in total.
+	for i := range 10 {
+		r.push(pending{kind: kindSync, seq: uint64(i)})
+	}
+	for i := range 1000000 {
+		r.push(pending{kind: kindSync, seq: uint64(i + 10)})
+		p, ok := r.front()
+		if !ok || p.seq != uint64(i) {
+			t.Fatalf("front: got %+v %v, want seq %d", p, ok, i)
+		}
+		r.pop()
+	}
+	if c := cap(r.queue); c > 4096 {
+		t.Errorf("queue capacity after a million requests with 10 outstanding: got %d, want <= 4096", c)
+	}
+}
