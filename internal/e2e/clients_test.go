@@ -115,7 +115,7 @@ func TestUpPgbench(t *testing.T) {
 		{"simple", []string{"-S", "-T", "2", "-M", "simple"}},
 		{"extended", []string{"-S", "-T", "2", "-M", "extended"}},
 		{"prepared", []string{"-S", "-t", "200", "-M", "prepared"}},
-		{"connect per transaction", []string{"-S", "-t", "40", "-C"}},
+		{"connect per transaction", []string{"-S", "-t", "10", "-C"}},
 		{"tpcb two clients", []string{"-t", "50", "-c", "2", "-M", "prepared"}},
 	}
 	for _, r := range runs {
