@@ -153,5 +153,18 @@ func (r *recorder) Result(res *postgres.Result) error {
 	if res.Error != nil {
 		d.Error = &errorData{Severity: res.Error.Severity, Code: res.Error.Code, Message: res.Error.Message}
 	}
-	return r.record(res.Time, recording.TypeResult, &d)
+	data, err := json.Marshal(&d)
+	if err != nil {
+		return fmt.Errorf("encode result event: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// A result records what already happened: it may wait for the next
+	// statement's write (or a few milliseconds) instead of costing a
+	// write of its own.
+	ev := r.chain.Next(res.Time, recording.TypeResult, data)
+	if err := r.spool.AppendDeferred(ev); err != nil {
+		return fmt.Errorf("spool result event: %w", err)
+	}
+	return nil
 }

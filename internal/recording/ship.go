@@ -9,6 +9,11 @@ import (
 const (
 	shipMinBackoff = 100 * time.Millisecond
 	shipMaxBackoff = 5 * time.Second
+	// shipLinger is how long Ship waits after sending a batch smaller than
+	// max, so that under load events travel in large batches: one store
+	// transaction and one ack per batch, not per event. It bounds how late
+	// an event reaches the store when the spool is quiet.
+	shipLinger = 20 * time.Millisecond
 )
 
 // Ship sends the spool's events in batches of up to max until ctx is done:
@@ -47,6 +52,15 @@ func Ship(ctx context.Context, s *Spool, max int, send func(context.Context, []E
 		backoff = 0
 		if err := s.Ack(pos); err != nil {
 			return fmt.Errorf("ship: %w", err)
+		}
+		if len(evs) < max {
+			t := time.NewTimer(shipLinger)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			}
 		}
 	}
 }

@@ -72,6 +72,8 @@ type Spool struct {
 	size     int64    // bytes written to f: readers read no further
 	segments []uint64 // existing segments in order; the last is seg
 	buf      []byte   // encoding buffer, reused
+	deferred []byte   // records from AppendDeferred not yet written
+	armed    bool     // a flush of deferred is scheduled
 	dirty    bool     // written since the last fsync
 	waiting  bool     // a reader waits on notify
 	notify   chan struct{}
@@ -312,14 +314,14 @@ func readAcked(path string) (Position, error) {
 	return Position{Segment: seg, Offset: off}, nil
 }
 
-func (s *Spool) writeAcked(pos Position) error {
+func (s *Spool) writeAcked(pos Position, durable bool) error {
 	tmp := filepath.Join(s.dir, ackedName+".tmp")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("write acked position: %w", err)
 	}
 	_, err = fmt.Fprintf(f, "%s %d %d\n", ackedMagic, pos.Segment, pos.Offset)
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -331,6 +333,9 @@ func (s *Spool) writeAcked(pos Position) error {
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write acked position: %w", err)
+	}
+	if !durable {
+		return nil
 	}
 	return syncDir(s.dir)
 }
@@ -344,27 +349,97 @@ func (s *Spool) writeAcked(pos Position) error {
 func (s *Spool) Append(evs ...Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	if s.broken != nil {
-		return s.broken
+	if err := s.usable(); err != nil {
+		return err
 	}
 	if len(evs) == 0 {
 		return nil
 	}
-	b := s.buf[:0]
+	// Deferred records go first, in the same write: they are older.
+	b := append(s.buf[:0], s.deferred...)
 	for i := range evs {
 		var err error
 		if b, err = appendRecord(b, &evs[i]); err != nil {
+			s.keepBuf(b)
 			return fmt.Errorf("append to spool: %w", err)
 		}
 	}
+	err := s.writeLocked(b)
+	s.keepBuf(b)
+	if err == nil {
+		s.deferred = s.deferred[:0]
+	}
+	return err
+}
+
+// AppendDeferred queues events to be written with the next Append, or
+// within DeferredFlush at the latest, so that a session's statement and
+// the previous statement's result cost one write(2) between them. Use it
+// only for events that record what has already happened (a result), never
+// for one that must be in the spool before it is acted on: a crash can lose
+// at most the last DeferredFlush of deferred events. Order is kept: a
+// deferred event is written before any event appended after it.
+func (s *Spool) AppendDeferred(evs ...Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	n := len(s.deferred)
+	for i := range evs {
+		var err error
+		if s.deferred, err = appendRecord(s.deferred, &evs[i]); err != nil {
+			s.deferred = s.deferred[:n]
+			return fmt.Errorf("append to spool: %w", err)
+		}
+	}
+	if !s.armed && len(s.deferred) > 0 {
+		s.armed = true
+		time.AfterFunc(DeferredFlush, s.flushDeferred)
+	}
+	return nil
+}
+
+// DeferredFlush bounds how long AppendDeferred holds events back.
+const DeferredFlush = 5 * time.Millisecond
+
+func (s *Spool) flushDeferred() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed = false
+	_ = s.flushDeferredLocked() // a failure marks the spool; the next Append reports it
+}
+
+func (s *Spool) flushDeferredLocked() error {
+	if s.closed || s.broken != nil || len(s.deferred) == 0 {
+		return nil
+	}
+	if err := s.writeLocked(s.deferred); err != nil {
+		s.broken = err
+		return err
+	}
+	s.deferred = s.deferred[:0]
+	return nil
+}
+
+func (s *Spool) usable() error {
+	if s.closed {
+		return ErrClosed
+	}
+	return s.broken
+}
+
+func (s *Spool) keepBuf(b []byte) {
 	if cap(b) <= maxKeptBuffer {
 		s.buf = b[:0]
 	} else {
 		s.buf = nil
 	}
+}
+
+// writeLocked writes encoded records to the current segment, rotating first
+// if they do not fit, and wakes a waiting reader. s.mu is held.
+func (s *Spool) writeLocked(b []byte) error {
 	if s.size > 0 && s.size+int64(len(b)) > s.opts.SegmentSize {
 		if err := s.rotate(); err != nil {
 			return fmt.Errorf("append to spool: %w", err)
@@ -411,6 +486,10 @@ func (s *Spool) Sync() error {
 	if s.closed {
 		s.mu.Unlock()
 		return ErrClosed
+	}
+	if err := s.flushDeferredLocked(); err != nil {
+		s.mu.Unlock()
+		return err
 	}
 	f, dirty := s.f, s.dirty
 	s.dirty = false
@@ -619,8 +698,11 @@ func (s *Spool) closeReader() {
 }
 
 // Ack records that every event before pos has been stored by the gateway:
-// it writes pos to the "acked" file (fsync and atomic rename), and deletes
-// the segments before pos.Segment. pos must be a position Next returned, and
+// it writes pos to the "acked" file (atomic rename), and deletes the
+// segments before pos.Segment. The file is synced to disk only when
+// segments are deleted: an acknowledged position lost in a machine crash
+// only makes Ship send those events again, which the receiver ignores as
+// repeats, while a deleted segment must never be named by the file. pos must be a position Next returned, and
 // not before the last one acknowledged.
 func (s *Spool) Ack(pos Position) error {
 	s.readMu.Lock()
@@ -641,15 +723,6 @@ func (s *Spool) Ack(pos Position) error {
 	if s.delivered.less(pos) {
 		return fmt.Errorf("spool ack %d:%d: beyond what was delivered", pos.Segment, pos.Offset)
 	}
-	if err := s.writeAcked(pos); err != nil {
-		return fmt.Errorf("spool ack: %w", err)
-	}
-	s.acked = pos
-	if s.rpos.less(pos) {
-		// Rewound, then acknowledged what was sent before: skip ahead.
-		s.closeReader()
-		s.rpos = pos
-	}
 	s.mu.Lock()
 	var old []uint64
 	for _, seg := range s.segments {
@@ -658,6 +731,15 @@ func (s *Spool) Ack(pos Position) error {
 		}
 	}
 	s.mu.Unlock()
+	if err := s.writeAcked(pos, len(old) > 0); err != nil {
+		return fmt.Errorf("spool ack: %w", err)
+	}
+	s.acked = pos
+	if s.rpos.less(pos) {
+		// Rewound, then acknowledged what was sent before: skip ahead.
+		s.closeReader()
+		s.rpos = pos
+	}
 	for _, seg := range old {
 		if err := os.Remove(s.segmentPath(seg)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("spool ack: remove segment: %w", err)
@@ -684,6 +766,7 @@ func (s *Spool) Rewind() {
 func (s *Spool) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
+		ferr := s.flushDeferredLocked()
 		s.closed = true
 		close(s.notify)
 		s.mu.Unlock()
@@ -697,6 +780,9 @@ func (s *Spool) Close() error {
 			err = cerr
 		}
 		s.mu.Unlock()
+		if err == nil {
+			err = ferr
+		}
 		if err != nil {
 			s.closeErr = fmt.Errorf("close spool: %w", err)
 		}
