@@ -263,7 +263,7 @@ func waitRecording(t testing.TB, st store.Store, app string) recordingOf {
 			t.Logf("sessions seen, by application_name: %v", apps)
 		}
 	}()
-	eventually(t, fmt.Sprintf("the recording of session %q to end", app), func() (bool, error) {
+	eventually(t, fmt.Sprintf("the recording of session %q to end and be signed", app), func() (bool, error) {
 		ctx := context.Background()
 		list, err := st.ListSessions(ctx, store.SessionFilter{Limit: 1000})
 		if err != nil {
@@ -463,6 +463,7 @@ func runCmd(t testing.TB, name string, args []string, env []string, dir string) 
 // psqlConnString is a libpq connection string for connection conn through
 // the gateway.
 func (h *gw) psqlConnString(t testing.TB, conn, app, sslmode string) string {
+	t.Helper()
 	host, port := h.pgHostPort(t)
 	return fmt.Sprintf("host=%s port=%s user=%s dbname=%s sslmode=%s application_name=%s connect_timeout=30", host, port, conn, h.db, sslmode, app)
 }
