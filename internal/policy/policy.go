@@ -31,6 +31,8 @@ type Policy struct {
 	Connections []string      `json:"connections"`
 	Access      string        `json:"access"`
 	MaxSession  time.Duration `json:"max_session,omitempty"`
+	// Rules decide each statement of a session this policy allowed.
+	Rules []Rule `json:"rules,omitempty"`
 }
 
 // Subject is who asks.
@@ -51,6 +53,8 @@ type Decision struct {
 	// Policy names the deciding policy; empty when none matched.
 	Policy     string
 	MaxSession time.Duration
+	// Rules are the deciding policy's statement rules.
+	Rules []Rule
 	// Reason says why, for logs and recordings; never shown to clients
 	// beyond the generic denial.
 	Reason string
@@ -69,6 +73,7 @@ func NewSet(ps []Policy) *Set {
 	for i, p := range ps {
 		p.Subjects = slices.Clone(p.Subjects)
 		p.Connections = slices.Clone(p.Connections)
+		p.Rules = slices.Clone(p.Rules)
 		s.policies[i] = p
 	}
 	b, _ := json.Marshal(s.policies) // plain data: cannot fail
@@ -87,7 +92,7 @@ func (s *Set) Access(sub Subject, t Target) Decision {
 			continue
 		}
 		if p.Access == Allow {
-			return Decision{Allowed: true, Policy: p.Name, MaxSession: p.MaxSession, Reason: "allowed by policy " + p.Name}
+			return Decision{Allowed: true, Policy: p.Name, MaxSession: p.MaxSession, Rules: p.Rules, Reason: "allowed by policy " + p.Name}
 		}
 		return Decision{Policy: p.Name, Reason: "denied by policy " + p.Name}
 	}
