@@ -13,7 +13,7 @@ import (
 )
 
 func newDemoCmd() *cobra.Command {
-	var data string
+	var data, pgAddr, apiAddr string
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Start a throwaway PostgreSQL with sample data and gatehouse in front of it",
@@ -31,6 +31,7 @@ func newDemoCmd() *cobra.Command {
 				return fmt.Errorf("demo: %w", err)
 			}
 			cfg := pg.Config(data)
+			cfg.Gateway.Postgres, cfg.Gateway.API = pgAddr, apiAddr
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -74,5 +75,7 @@ API: http://%s
 		},
 	}
 	cmd.Flags().StringVar(&data, "data", "./gatehouse-data", "data directory")
+	cmd.Flags().StringVar(&pgAddr, "postgres", "127.0.0.1:15432", "PostgreSQL listener address")
+	cmd.Flags().StringVar(&apiAddr, "api", "127.0.0.1:8080", "API listener address")
 	return cmd
 }

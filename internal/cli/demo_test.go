@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/demo"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while another goroutine writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemo runs `gatehouse demo` as the README tells a new user to, then
+// pastes the psql command it prints and checks the sample data comes back
+// and the session is recorded.
+func TestDemo(t *testing.T) {
+	if _, err := demo.FindBinaries(); err != nil {
+		t.Skip(err)
+	}
+	psql, err := exec.LookPath("psql")
+	if err != nil {
+		t.Skip("psql not installed")
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "--data", data, "--postgres", "127.0.0.1:0", "--api", "127.0.0.1:0"}, &stdout, &stderr)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("demo exited %d: %s", code, stderr.String())
+		}
+	}()
+
+	cmdRE := regexp.MustCompile(`PGPASSWORD=(\S+) psql "([^"]+)"`)
+	var m []string
+	for deadline := time.Now().Add(2 * time.Minute); m == nil; {
+		m = cmdRE.FindStringSubmatch(stdout.String())
+		select {
+		case code := <-done:
+			done <- code
+			t.Fatalf("demo exited %d before printing the psql command: %s", code, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no psql command printed; stdout: %s stderr: %s", stdout.String(), stderr.String())
+		}
+	}
+	c := exec.Command(psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", m[2], "-c", "SELECT name, email FROM customers ORDER BY id LIMIT 2")
+	c.Env = append(c.Environ(), "PGPASSWORD="+m[1])
+	out, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("psql: %v: %s", err, out)
+	}
+	if got, want := string(out), "Ada Lovelace|ada@example.com\nGrace Hopper|grace@example.com\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if strings.Contains(stdout.String()+stderr.String(), "password=") {
+		t.Error("demo output mentions a password")
+	}
+	if !strings.Contains(stdout.String(), "gatehouse sessions list") {
+		t.Error("demo does not tell the user how to see the recording")
+	}
+}
