@@ -37,6 +37,9 @@ type DB struct {
 	insertEvent *sql.Stmt // prepared on w, reused by every AppendEvents
 	bumpStats   *sql.Stmt
 
+	insertMu     sync.Mutex
+	insertEvents [insertChunk + 1]*sql.Stmt // [n] inserts n events; prepared on first use
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -122,7 +125,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		var errs []error
-		for _, s := range []*sql.Stmt{db.insertEvent, db.bumpStats} {
+		db.insertMu.Lock()
+		stmts := append([]*sql.Stmt{db.insertEvent, db.bumpStats}, db.insertEvents[:]...)
+		db.insertMu.Unlock()
+		for _, s := range stmts {
 			if s != nil {
 				errs = append(errs, s.Close())
 			}
