@@ -4,8 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -19,70 +20,70 @@ import (
 // still be matched.
 const maxRecordedText = 256 << 10
 
+// sessionStart is a session.start event's data. Empty Database, ClientAddr
+// and Application are left out.
 type sessionStart struct {
-	Identity     string   `json:"identity"`
-	Groups       []string `json:"groups"`
-	Connection   string   `json:"connection"`
-	Database     string   `json:"database,omitempty"`
-	ClientAddr   string   `json:"client_addr,omitempty"`
-	Policy       string   `json:"policy"`
-	PolicyDigest string   `json:"policy_digest"`
-	Connector    string   `json:"connector"`
-	Protocol     string   `json:"protocol"`
-	Application  string   `json:"application_name,omitempty"`
+	Identity     string
+	Groups       []string
+	Connection   string
+	Database     string
+	ClientAddr   string
+	Policy       string
+	PolicyDigest string
+	Connector    string
+	Protocol     string
+	Application  string
 }
 
+func (s *sessionStart) encode(o *recording.Object) {
+	o.String("identity", s.Identity)
+	o.Strings("groups", s.Groups)
+	o.String("connection", s.Connection)
+	if s.Database != "" {
+		o.String("database", s.Database)
+	}
+	if s.ClientAddr != "" {
+		o.String("client_addr", s.ClientAddr)
+	}
+	o.String("policy", s.Policy)
+	o.String("policy_digest", s.PolicyDigest)
+	o.String("connector", s.Connector)
+	o.String("protocol", s.Protocol)
+	if s.Application != "" {
+		o.String("application_name", s.Application)
+	}
+}
+
+// sessionEnd is a session.end event's data. An empty Error is left out.
 type sessionEnd struct {
-	Reason     string `json:"reason"`
-	Statements int64  `json:"statements"`
-	Error      string `json:"error,omitempty"`
+	Reason     string
+	Statements int64
+	Error      string
 }
 
-type paramData struct {
-	Null      bool   `json:"null,omitempty"`
-	Format    int16  `json:"format,omitempty"`
-	Text      string `json:"text,omitempty"`
-	Base64    string `json:"base64,omitempty"`
-	Size      int    `json:"size"`
-	Truncated bool   `json:"truncated,omitempty"`
-}
-
-type statementData struct {
-	Protocol      string      `json:"protocol"`
-	Text          string      `json:"text"`
-	TextSize      int         `json:"text_size,omitempty"`
-	TextSHA256    string      `json:"text_sha256,omitempty"`
-	TextTruncated bool        `json:"text_truncated,omitempty"`
-	Name          string      `json:"name,omitempty"`
-	Portal        string      `json:"portal,omitempty"`
-	Params        []paramData `json:"params,omitempty"`
-}
-
-type errorData struct {
-	Severity string `json:"severity"`
-	Code     string `json:"code"`
-	Message  string `json:"message"`
-}
-
-type resultData struct {
-	// Statement is the 1-based number of the session's statement event
-	// this result belongs to.
-	Statement  uint64     `json:"statement"`
-	Tag        string     `json:"tag"`
-	Rows       int64      `json:"rows"`
-	DurationMS float64    `json:"duration_ms"`
-	Error      *errorData `json:"error,omitempty"`
+func (s *sessionEnd) encode(o *recording.Object) {
+	o.String("reason", s.Reason)
+	o.Int("statements", s.Statements)
+	if s.Error != "" {
+		o.String("error", s.Error)
+	}
 }
 
 // recorder turns the engine's statement callbacks into hash-chained spool
 // events. The engine calls it from both relay directions, so it locks.
+//
+// Event data is built in buffers the recorder reuses: the event returned by
+// the chain aliases them, and the spool copies it before Append or
+// AppendDeferred returns, all under r.mu.
 type recorder struct {
 	spool *recording.Spool
 
 	mu         sync.Mutex
 	chain      *recording.Chain
 	statements int64
-	stmt       statementData
+	obj        recording.Object // the event's data
+	param      recording.Object // one Bind parameter
+	scratch    []byte           // params array, numbers, base64
 }
 
 var _ postgres.Recorder = (*recorder)(nil)
@@ -91,15 +92,13 @@ func newRecorder(session string, spool *recording.Spool) *recorder {
 	return &recorder{spool: spool, chain: recording.NewChain(session)}
 }
 
-// record appends one event. It must be called with r.mu unlocked.
-func (r *recorder) record(t time.Time, typ string, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s event: %w", typ, err)
-	}
+// record appends one session event. It must be called with r.mu unlocked.
+func (r *recorder) record(t time.Time, typ string, v interface{ encode(*recording.Object) }) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.appendLocked(t, typ, data)
+	r.obj.Reset()
+	v.encode(&r.obj)
+	return r.appendLocked(t, typ, r.obj.JSON())
 }
 
 func (r *recorder) appendLocked(t time.Time, typ string, data []byte) error {
@@ -110,61 +109,133 @@ func (r *recorder) appendLocked(t time.Time, typ string, data []byte) error {
 	return nil
 }
 
-// Statement records s before the engine forwards it.
+// Statement records s before the engine forwards it. Its data holds
+// protocol and text; text_size, text_sha256 and text_truncated when the
+// text was cut; name, portal and params when not empty. Each param holds
+// null, format, text or base64 (binary, or text that is not UTF-8), and
+// truncated when set, and always size.
 func (r *recorder) Statement(s *postgres.Statement) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	d := &r.stmt
-	*d = statementData{Protocol: s.Protocol, Name: s.Name, Portal: s.Portal, Params: d.Params[:0]}
-	d.Text = s.Text
+	o := &r.obj
+	o.Reset()
+	o.String("protocol", s.Protocol)
 	if len(s.Text) > maxRecordedText {
 		sum := sha256.Sum256([]byte(s.Text))
 		cut := maxRecordedText
 		for cut > 0 && !utf8.RuneStart(s.Text[cut]) {
 			cut--
 		}
-		d.Text = s.Text[:cut]
-		d.TextSize = len(s.Text)
-		d.TextSHA256 = hex.EncodeToString(sum[:])
-		d.TextTruncated = true
+		o.String("text", s.Text[:cut])
+		o.Int("text_size", int64(len(s.Text)))
+		o.String("text_sha256", hex.EncodeToString(sum[:]))
+		o.Bool("text_truncated", true)
+	} else {
+		o.String("text", s.Text)
 	}
-	for _, v := range s.Params {
-		p := paramData{Null: v.Null, Format: v.Format, Size: v.Size, Truncated: v.Truncated}
-		if !v.Null {
-			if v.Format == 0 && utf8.Valid(v.Data) {
-				p.Text = string(v.Data)
-			} else {
-				p.Base64 = base64.StdEncoding.EncodeToString(v.Data)
-			}
-		}
-		d.Params = append(d.Params, p)
+	if s.Name != "" {
+		o.String("name", s.Name)
 	}
-	data, err := json.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("encode statement event: %w", err)
+	if s.Portal != "" {
+		o.String("portal", s.Portal)
+	}
+	if len(s.Params) > 0 {
+		o.Raw("params", r.appendParams(r.scratch[:0], s.Params))
 	}
 	r.statements++
-	return r.appendLocked(s.Time, recording.TypeStatement, data)
+	return r.appendLocked(s.Time, recording.TypeStatement, o.JSON())
 }
 
-// Result records the outcome of the oldest pending statement.
+// appendParams appends params as a JSON array to b, and keeps b for reuse.
+func (r *recorder) appendParams(b []byte, params []postgres.Value) []byte {
+	b = append(b, '[')
+	for i := range params {
+		v := &params[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		p := &r.param
+		p.Reset()
+		if v.Null {
+			p.Bool("null", true)
+		}
+		if v.Format != 0 {
+			p.Int("format", int64(v.Format))
+		}
+		if !v.Null && len(v.Data) > 0 {
+			if v.Format == 0 && utf8.Valid(v.Data) {
+				p.String("text", string(v.Data))
+			} else {
+				// Base64 needs no escaping: write it in place, quoted.
+				start := len(b)
+				b = append(b, '"')
+				b = base64.StdEncoding.AppendEncode(b, v.Data)
+				b = append(b, '"')
+				p.Raw("base64", b[start:])
+				b = b[:start]
+			}
+		}
+		p.Int("size", int64(v.Size))
+		if v.Truncated {
+			p.Bool("truncated", true)
+		}
+		b = append(b, p.JSON()...)
+	}
+	b = append(b, ']')
+	r.scratch = b
+	return b
+}
+
+// Result records the outcome of the oldest pending statement. Its data
+// holds statement (the 1-based number of the session's statement event it
+// belongs to), tag, rows and duration_ms, and error (severity, code,
+// message) when the statement failed.
 func (r *recorder) Result(res *postgres.Result) error {
-	d := resultData{Statement: res.Seq, Tag: res.Tag, Rows: res.Rows, DurationMS: float64(res.Duration.Microseconds()) / 1000}
-	if res.Error != nil {
-		d.Error = &errorData{Severity: res.Error.Severity, Code: res.Error.Code, Message: res.Error.Message}
-	}
-	data, err := json.Marshal(&d)
-	if err != nil {
-		return fmt.Errorf("encode result event: %w", err)
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	o := &r.obj
+	o.Reset()
+	num := strconv.AppendUint(r.scratch[:0], res.Seq, 10)
+	o.Raw("statement", num)
+	o.String("tag", res.Tag)
+	o.Int("rows", res.Rows)
+	num = appendFloat(num[:0], float64(res.Duration.Microseconds())/1000)
+	o.Raw("duration_ms", num)
+	r.scratch = num
+	if e := res.Error; e != nil {
+		p := &r.param
+		p.Reset()
+		p.String("severity", e.Severity)
+		p.String("code", e.Code)
+		p.String("message", e.Message)
+		o.Raw("error", p.JSON())
+	}
 	// A result records what already happened: it may wait for the next
 	// statement's write (or a few milliseconds) instead of costing a
 	// write of its own.
-	ev := r.chain.Next(res.Time, recording.TypeResult, data)
+	ev := r.chain.Next(res.Time, recording.TypeResult, o.JSON())
 	if err := r.spool.AppendDeferred(ev); err != nil {
 		return fmt.Errorf("spool result event: %w", err)
 	}
 	return nil
+}
+
+// appendFloat appends f as encoding/json writes a float64: shortest
+// decimal, exponent form only below 1e-6 or from 1e21 on. f must be finite.
+func appendFloat(b []byte, f float64) []byte {
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// Clean up e-09 to e-9, as encoding/json does.
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }
