@@ -1,6 +1,7 @@
 package recording
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -126,8 +127,9 @@ func payloadLen(hdr []byte) int {
 }
 
 // decodeRecord decodes the record at the start of b into e, and returns its
-// length. e's fields do not alias b.
-func decodeRecord(b []byte, e *Event) (int, error) {
+// length. e's fields do not alias b. last, if not nil, is the event decoded
+// before: e shares its strings where they are equal.
+func decodeRecord(b []byte, e *Event, last *Event) (int, error) {
 	n, err := recordLen(b)
 	if err != nil {
 		return 0, err
@@ -135,6 +137,9 @@ func decodeRecord(b []byte, e *Event) (int, error) {
 	payload := b[frameHeaderSize:n]
 	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
 		return 0, errRecordCRC
+	}
+	if decodePayload(payload, e, last) {
+		return n, nil
 	}
 	*e = Event{}
 	if err := json.Unmarshal(payload, e); err != nil {
@@ -145,4 +150,173 @@ func decodeRecord(b []byte, e *Event) (int, error) {
 		return 0, fmt.Errorf("%w: no data", errRecordPayload)
 	}
 	return n, nil
+}
+
+// decodePayload decodes a record payload laid out exactly as appendRecord
+// writes it, whose strings hold nothing to unescape, into e, without
+// reflection. It reports false, leaving e in an unspecified state, for
+// anything else; json.Unmarshal decodes those (the same event, more slowly).
+func decodePayload(p []byte, e *Event, last *Event) bool {
+	var (
+		ok            bool
+		session, seq  []byte
+		ts, typ, data []byte
+		prev, hash    []byte
+	)
+	if p, ok = cutKey(p, `{"session":`); !ok {
+		return false
+	}
+	if session, p, ok = cutPlainString(p); !ok {
+		return false
+	}
+	if p, ok = cutKey(p, `,"seq":`); !ok {
+		return false
+	}
+	i := 0
+	for i < len(p) && p[i] >= '0' && p[i] <= '9' {
+		i++
+	}
+	seq, p = p[:i], p[i:]
+	if p, ok = cutKey(p, `,"time":`); !ok {
+		return false
+	}
+	if ts, p, ok = cutPlainString(p); !ok {
+		return false
+	}
+	if p, ok = cutKey(p, `,"type":`); !ok {
+		return false
+	}
+	if typ, p, ok = cutPlainString(p); !ok {
+		return false
+	}
+	if p, ok = cutKey(p, `,"data":`); !ok {
+		return false
+	}
+	if data, p, ok = cutObject(p); !ok {
+		return false
+	}
+	if p, ok = cutKey(p, `,"prev":`); !ok {
+		return false
+	}
+	if prev, p, ok = cutPlainString(p); !ok {
+		return false
+	}
+	if p, ok = cutKey(p, `,"hash":`); !ok {
+		return false
+	}
+	if hash, p, ok = cutPlainString(p); !ok {
+		return false
+	}
+	if string(p) != "}" || !json.Valid(data) {
+		return false
+	}
+	// Leading zeros and overflow are left to encoding/json.
+	if len(seq) == 0 || (seq[0] == '0' && len(seq) > 1) {
+		return false
+	}
+	n, err := strconv.ParseUint(string(seq), 10, 64)
+	if err != nil {
+		return false
+	}
+	var t time.Time
+	if err := t.UnmarshalText(ts); err != nil {
+		return false
+	}
+	*e = Event{
+		Session: shareString(session, last, func(l *Event) string { return l.Session }),
+		Seq:     n,
+		Time:    t,
+		Type:    eventType(typ),
+		Data:    json.RawMessage(bytes.Clone(data)),
+		Prev:    shareString(prev, last, func(l *Event) string { return l.Hash }),
+		Hash:    string(hash),
+	}
+	return true
+}
+
+// shareString returns b as a string, using field(last) when it is equal:
+// a batch's events share one session, and each one's prev is the hash
+// before it.
+func shareString(b []byte, last *Event, field func(*Event) string) string {
+	if last != nil {
+		if s := field(last); s == string(b) {
+			return s
+		}
+	}
+	return string(b)
+}
+
+// eventType returns b as a string, without allocating for the event types
+// gatehouse writes.
+func eventType(b []byte) string {
+	for _, t := range [...]string{TypeStatement, TypeResult, TypeSessionStart, TypeSessionEnd} {
+		if t == string(b) {
+			return t
+		}
+	}
+	return string(b)
+}
+
+// cutKey returns p after prefix, and whether p starts with it.
+func cutKey(p []byte, prefix string) ([]byte, bool) {
+	if len(p) < len(prefix) || string(p[:len(prefix)]) != prefix {
+		return p, false
+	}
+	return p[len(prefix):], true
+}
+
+// cutPlainString splits a JSON string at the start of p into its contents
+// and the rest. It reports false for a string holding an escape, a control
+// character or invalid UTF-8, which need encoding/json's decoding.
+func cutPlainString(p []byte) (s, rest []byte, ok bool) {
+	if len(p) == 0 || p[0] != '"' {
+		return nil, p, false
+	}
+	for i := 1; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '"':
+			s = p[1:i]
+			if !utf8.Valid(s) {
+				return nil, p, false
+			}
+			return s, p[i+1:], true
+		case c == '\\' || c < 0x20:
+			return nil, p, false
+		}
+	}
+	return nil, p, false
+}
+
+// cutObject splits a JSON object at the start of p from the rest, by
+// matching brackets outside strings. It does not validate the object.
+func cutObject(p []byte) (obj, rest []byte, ok bool) {
+	if len(p) == 0 || p[0] != '{' {
+		return nil, p, false
+	}
+	depth := 0
+	inString := false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return p[:i+1], p[i+1:], true
+			}
+		}
+	}
+	return nil, p, false
 }

@@ -266,7 +266,7 @@ func scanRecords(r io.Reader, at func(off int64)) (good int64, bad error) {
 		if _, err := io.ReadFull(r, buf[frameHeaderSize:]); err != nil {
 			return good, errShortRecord
 		}
-		m, err := decodeRecord(buf, &e)
+		m, err := decodeRecord(buf, &e, nil)
 		if err != nil {
 			return good, err
 		}
@@ -601,8 +601,14 @@ func (s *Spool) read(max int) ([]Event, error) {
 	var evs []Event
 	for len(evs) < max {
 		for len(evs) < max && s.rlo < s.rhi {
-			var e Event
-			n, err := decodeRecord(s.rbuf[s.rlo:s.rhi], &e)
+			var (
+				e    Event
+				last *Event // shares its strings with e
+			)
+			if len(evs) > 0 {
+				last = &evs[len(evs)-1]
+			}
+			n, err := decodeRecord(s.rbuf[s.rlo:s.rhi], &e, last)
 			if errors.Is(err, errShortRecord) {
 				break
 			}
