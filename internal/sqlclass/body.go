@@ -2,6 +2,8 @@ package sqlclass
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -192,7 +194,9 @@ func (w *walker) plNode(v any, nodeType, field string) {
 			w.plExpr(e, nodeType, field)
 			return
 		}
-		for k, child := range v {
+		// Sorted keys keep Kinds and Tables in a stable order.
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			child := v[k]
 			if strings.HasPrefix(k, "PLpgSQL_") {
 				switch k {
 				case "PLpgSQL_stmt_commit", "PLpgSQL_stmt_rollback":

@@ -203,29 +203,34 @@ func (w *walker) walk(m protoreflect.Message, write bool) {
 	}
 }
 
-// walkChildren walks every message field of m.
+// walkChildren walks every message field of m in field-number order, so
+// that Kinds and Tables come out in a stable order (Message.Range promises
+// none).
 func (w *walker) walkChildren(m protoreflect.Message, write bool) {
-	parent := m.Descriptor().Name()
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil || fd.IsMap() {
-			return true
+	md := m.Descriptor()
+	if md.Name() == "Node" {
+		// A Node is a oneof over ~270 node types: look up the set one.
+		if fd := m.WhichOneof(md.Oneofs().Get(0)); fd != nil && fd.Message() != nil {
+			w.walk(m.Get(fd).Message(), write)
 		}
-		childWrite := false
-		if parent == "Node" {
-			childWrite = write
-		} else if w.isWriteTarget(m, fd) {
-			childWrite = true
+		return
+	}
+	fields := md.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if fd.Message() == nil || fd.IsMap() || !m.Has(fd) {
+			continue
 		}
+		childWrite := w.isWriteTarget(m, fd)
 		if fd.IsList() {
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				w.walk(l.Get(i).Message(), childWrite)
+			l := m.Get(fd).List()
+			for j := 0; j < l.Len(); j++ {
+				w.walk(l.Get(j).Message(), childWrite)
 			}
-			return true
+			continue
 		}
-		w.walk(v.Message(), childWrite)
-		return true
-	})
+		w.walk(m.Get(fd).Message(), childWrite)
+	}
 }
 
 // isWriteTarget reports whether field fd of statement m names the relation
