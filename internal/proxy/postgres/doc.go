@@ -51,6 +51,34 @@
 //	                   NotificationResponse, ParameterStatus), copied through
 //	                   raw. Each completion gives the Recorder a Result.
 //
+// # Deciding statements: block and hold
+//
+// Upstream.Check decides each Query, Execute and FunctionCall before it is
+// recorded and forwarded; it may block to hold the statement for review,
+// during which the client direction waits while the target direction keeps
+// flowing, and may send the client NoticeResponses (written under the lock
+// that the target direction releases between messages). A denied statement
+// is not answered by the engine: a stand-in that the server is certain to
+// reject is forwarded in its place, so the server fails in exactly that
+// position, and its ErrorResponse is rewritten into the Denial (severity
+// ERROR, the Denial's code and message, no position or detail):
+//
+//	denied               forwarded instead              server answers
+//	Query (any string)   Query "SELECT gatehouse_denied("   42601, ReadyForQuery
+//	Execute              Bind of deniedStatement        26000, skips to Sync
+//	FunctionCall         FunctionCall of OID 0          42883 (25P02), ReadyForQuery
+//
+// The ReadyForQuery passes untouched, so client and server agree on the
+// transaction state: a denial inside a transaction block aborts it ('E'),
+// and one in a pipelined batch rolls back the batch's implicit transaction,
+// as a real failure would. The client's messages after a denied Execute
+// go through as usual (the server ignores them until Sync), as do CopyData,
+// CopyDone and CopyFail after a denied COPY FROM STDIN (the server ignores
+// them outside COPY). deniedStatement is longer than NAMEDATALEN-1, so SQL
+// PREPARE cannot make it, and a client Parse of it ends the session. Only
+// an ERROR answering the denied request itself, at the front of the FIFO
+// and outside a skip to Sync, is rewritten; anything else passes as it is.
+//
 // Statements and results are matched through a FIFO of outstanding
 // requests: a simple Query yields one Result per statement in its string
 // until ReadyForQuery; each Execute yields one Result; a Sync marks the end

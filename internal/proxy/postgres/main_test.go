@@ -135,7 +135,9 @@ type proxyOptions struct {
 	tls       *tls.Config
 	plaintext bool
 	open      func(ctx context.Context, req *postgres.OpenRequest) (*postgres.Opened, error)
-	check     func(*postgres.Statement) error
+	check     func(ctx context.Context, s *postgres.Statement, notice func(string) error) *postgres.Denial
+	// relayCtx, if set, wraps the context each session's Relay runs with.
+	relayCtx func(ctx context.Context) context.Context
 }
 
 // lockedBuffer makes a bytes.Buffer safe for a concurrent slog handler.
@@ -195,6 +197,9 @@ func startProxy(t testing.TB, o proxyOptions) *proxy {
 			return &postgres.Opened{
 				Params: u.Params(),
 				Relay: func(ctx context.Context, c net.Conn) error {
+					if o.relayCtx != nil {
+						ctx = o.relayCtx(ctx)
+					}
 					err := u.Relay(ctx, c, p.Rec)
 					p.relayErr <- err
 					return err

@@ -17,9 +17,10 @@ const (
 )
 
 type pending struct {
-	kind  byte
-	seq   uint64
-	start time.Time
+	kind   byte
+	seq    uint64
+	start  time.Time
+	denial *Denial // the statement was denied and its stand-in forwarded
 }
 
 func (r *relay) push(p pending) {

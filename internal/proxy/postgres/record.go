@@ -53,7 +53,17 @@ type Statement struct {
 	Name   string // prepared statement name, "" for the unnamed one (extended)
 	Portal string // portal name (extended)
 	Params []Value
-	Time   time.Time
+	Time   time.Time // when the statement arrived (before any hold)
+
+	// Decision, Policy, Rule and Reason say why the statement was allowed
+	// or denied, as Upstream.Check filled them in (Decision in the policy
+	// engine's words: "allow", "deny", "review", ...). When Check leaves
+	// Decision empty the engine sets DecisionAllow or DecisionDeny; without
+	// a Check all four stay empty.
+	Decision string
+	Policy   string // name of the policy that decided
+	Rule     string // the rule within it
+	Reason   string // the rule's reason, or the reviewer's
 }
 
 // Result is the outcome of one statement. A simple Query holding several
@@ -64,6 +74,6 @@ type Result struct {
 	Tag      string        // command tag; "" for an empty query or an error
 	Rows     int64         // DataRows sent for it, or the count in the tag
 	Duration time.Duration // from forwarding (or the previous result of the same Query) to completion
-	Error    *Error        // the target's error; nil on success
+	Error    *Error        // the target's error, or the Denial as the client saw it; nil on success
 	Time     time.Time
 }

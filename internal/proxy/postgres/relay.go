@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,9 +45,20 @@ var errClientDone = errors.New("client ended the session")
 // them.
 type relay struct {
 	rec    Recorder
-	check  func(*Statement) error
+	check  func(ctx context.Context, s *Statement, notice func(msg string) error) *Denial
 	client net.Conn
 	target net.Conn
+	ctx    context.Context // the session's; Check gets it
+
+	// holdMu guards holding, which is true while Check runs: notice may
+	// use the client direction's writer only then.
+	holdMu   sync.Mutex
+	holding  bool
+	noticeFn func(msg string) error // r.notice, bound once
+
+	// cwMu serializes writes to the client: the target direction holds it
+	// except while it waits between messages, when notice may write.
+	cwMu sync.Mutex
 
 	// client direction
 	cr         frameReader
@@ -60,9 +72,9 @@ type relay struct {
 	query      pgproto3.Query
 	parse      pgproto3.Parse
 	bind       pgproto3.Bind
-	execute    pgproto3.Execute
 	closeMsg   pgproto3.Close
 	fcall      pgproto3.FunctionCall
+	syn        []byte // a denied message's stand-in
 	terminated atomic.Bool
 
 	mu    sync.Mutex
@@ -79,15 +91,17 @@ type relay struct {
 	cc         pgproto3.CommandComplete
 	er         pgproto3.ErrorResponse
 	lastTagStr string
+	denyBuf    []byte
 	atBoundary bool // the client stream ends at a message boundary
 }
 
-func newRelay(client, target net.Conn, rec Recorder, check func(*Statement) error) *relay {
+func newRelay(client, target net.Conn, rec Recorder, check func(context.Context, *Statement, func(string) error) *Denial) *relay {
 	r := &relay{
 		rec:     rec,
 		check:   check,
 		client:  client,
 		target:  target,
+		ctx:     context.Background(),
 		tw:      bufio.NewWriterSize(target, bufSize),
 		cw:      bufio.NewWriterSize(client, bufSize),
 		stmts:   make(map[string]string),
@@ -96,13 +110,14 @@ func newRelay(client, target net.Conn, rec Recorder, check func(*Statement) erro
 	}
 	r.cr.r = bufio.NewReaderSize(client, bufSize)
 	r.tr.r = bufio.NewReaderSize(target, bufSize)
+	r.noticeFn = r.notice
 	return r
 }
 
 // Relay carries the session between client and the target until the client
 // terminates, either side closes, ctx is cancelled or rec fails. It records
-// every statement with rec and calls u.Check, if set, before forwarding it.
-// Relay closes client and u. It returns nil when the client ended the
+// every statement with rec and calls u.Check, if set, before recording and
+// forwarding it. Relay closes client and u. It returns nil when the client ended the
 // session (Terminate, or EOF between messages).
 func (u *Upstream) Relay(ctx context.Context, client net.Conn, rec Recorder) error {
 	defer u.Close()
@@ -113,6 +128,7 @@ func (u *Upstream) Relay(ctx context.Context, client net.Conn, rec Recorder) err
 
 func (r *relay) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
+	r.ctx = gctx
 	interrupted := make(chan struct{})
 	stop := context.AfterFunc(gctx, func() {
 		defer close(interrupted)
@@ -180,7 +196,7 @@ func (r *relay) clientMessage() error {
 			return r.malformed(err)
 		}
 		r.st = Statement{Protocol: ProtocolSimple, Text: r.query.String}
-		if err := r.statement(kindQuery); err != nil {
+		if denied, err := r.statement(kindQuery); err != nil || denied {
 			return err
 		}
 		return r.writeTarget(body)
@@ -191,6 +207,9 @@ func (r *relay) clientMessage() error {
 		}
 		if err := r.parse.Decode(body); err != nil {
 			return r.malformed(err)
+		}
+		if r.parse.Name == deniedStatement {
+			return &sessionEnd{public: errProtocol, cause: fmt.Errorf("client sent a Parse of the reserved statement name %q", deniedStatement)}
 		}
 		if r.parse.Name == "" {
 			r.unnamed = r.parse.Query
@@ -210,18 +229,22 @@ func (r *relay) clientMessage() error {
 		if err != nil {
 			return fmt.Errorf("read from client: %w", err)
 		}
-		if err := r.execute.Decode(body); err != nil {
-			return r.malformed(err)
+		// By hand rather than pgproto3's Execute.Decode, which allocates
+		// for every message: the unnamed portal costs nothing here.
+		i := bytes.IndexByte(body, 0)
+		if i < 0 || len(body)-i-1 < 4 {
+			return r.malformed(errFrame)
 		}
+		portalName := string(body[:i])
 		p := &r.unnamedP
-		if r.execute.Portal != "" {
-			p = r.portals[r.execute.Portal]
+		if portalName != "" {
+			p = r.portals[portalName]
 		}
-		r.st = Statement{Protocol: ProtocolExtended, Portal: r.execute.Portal}
+		r.st = Statement{Protocol: ProtocolExtended, Portal: portalName}
 		if p != nil {
 			r.st.Text, r.st.Name, r.st.Params = p.text, p.stmt, p.params
 		}
-		if err := r.statement(kindExecute); err != nil {
+		if denied, err := r.statement(kindExecute); err != nil || denied {
 			return err
 		}
 		return r.writeTarget(body)
@@ -263,7 +286,7 @@ func (r *relay) clientMessage() error {
 		}
 		p.fix()
 		r.st.Params = p.params
-		if err := r.statement(kindFunction); err != nil {
+		if denied, err := r.statement(kindFunction); err != nil || denied {
 			return err
 		}
 		return r.writeTarget(body)
@@ -280,26 +303,30 @@ func (r *relay) clientMessage() error {
 	}
 }
 
-// statement records r.st, then queues it for its Results.
-func (r *relay) statement(kind byte) error {
+// statement decides r.st with Check, records it and queues it for its
+// Results. When it was denied, statement has forwarded the stand-in and
+// reports denied; otherwise the caller forwards the message.
+func (r *relay) statement(kind byte) (denied bool, err error) {
 	r.seq++
 	r.st.Seq = r.seq
 	r.st.Time = time.Now()
+	start := r.st.Time
+	var d *Denial
 	if r.check != nil {
-		if err := r.check(&r.st); err != nil {
-			var pub *Error
-			if !errors.As(err, &pub) {
-				pub = &Error{Severity: "FATAL", Code: "42501", Message: "gatehouse: statement not allowed"}
-			}
-			return &sessionEnd{public: pub, cause: fmt.Errorf("check statement %d: %w", r.seq, err)}
+		if d, err = r.decide(); err != nil {
+			return false, err
 		}
+		start = time.Now() // after a hold
 	}
 	if err := r.rec.Statement(&r.st); err != nil {
-		return &sessionEnd{public: errNotRecorded, cause: fmt.Errorf("record statement %d: %w", r.seq, err)}
+		return false, &sessionEnd{public: errNotRecorded, cause: fmt.Errorf("record statement %d: %w", r.seq, err)}
 	}
-	r.push(pending{kind: kind, seq: r.seq, start: r.st.Time})
+	r.push(pending{kind: kind, seq: r.seq, start: start, denial: d})
 	r.st.Params = nil
-	return nil
+	if d != nil {
+		return true, r.writeDenied(kind)
+	}
+	return false, nil
 }
 
 func (r *relay) malformed(err error) error {
@@ -327,14 +354,22 @@ func (r *relay) forward() error {
 // targetToClient reads the target's messages, turns completions into
 // Results and forwards everything to the client.
 func (r *relay) targetToClient() error {
+	r.cwMu.Lock()
+	defer r.cwMu.Unlock()
 	for {
-		if !r.tr.complete() {
+		var err error
+		if r.tr.complete() {
+			err = r.tr.next()
+		} else {
 			if err := r.cw.Flush(); err != nil {
 				return fmt.Errorf("write to client: %w", err)
 			}
 			r.atBoundary = true
+			// Between messages with nothing buffered: a notice may go out.
+			r.cwMu.Unlock()
+			err = r.tr.next()
+			r.cwMu.Lock()
 		}
-		err := r.tr.next()
 		if err != nil {
 			if err == io.EOF {
 				return fmt.Errorf("target closed the connection: %w", err)
@@ -377,6 +412,13 @@ func (r *relay) targetMessage() error {
 		}
 		if err := r.er.Decode(body); err != nil {
 			return fmt.Errorf("target sent a malformed ErrorResponse: %w", err)
+		}
+		if d := r.deniedError(); d != nil {
+			r.resErr = Error{Severity: "ERROR", Code: d.Code, Message: d.Message}
+			if err := r.result("", &r.resErr); err != nil {
+				return err
+			}
+			return r.writeDenial(d)
 		}
 		r.resErr = Error{Severity: r.er.Severity, Code: r.er.Code, Message: r.er.Message, Detail: r.er.Detail}
 		if r.er.SeverityUnlocalized != "" {

@@ -51,6 +51,7 @@ func selectStream(tb testing.TB, n int) []byte {
 func testRelay(rec Recorder) *relay {
 	r := &relay{
 		rec:     rec,
+		ctx:     context.Background(),
 		tw:      bufio.NewWriterSize(io.Discard, bufSize),
 		cw:      bufio.NewWriterSize(io.Discard, bufSize),
 		stmts:   map[string]string{},
@@ -59,6 +60,7 @@ func testRelay(rec Recorder) *relay {
 	}
 	r.cr.r = bufio.NewReaderSize(nil, bufSize)
 	r.tr.r = bufio.NewReaderSize(nil, bufSize)
+	r.noticeFn = r.notice
 	return r
 }
 
@@ -135,6 +137,45 @@ func TestRelayCopyDataDoesNotAllocate(t *testing.T) {
 	}
 	if got := testing.AllocsPerRun(20, run); got != 0 {
 		t.Errorf("allocations per 1000 CopyData: got %v, want 0", got)
+	}
+}
+
+// TestRelayAllowedExecuteDoesNotAllocate: a Check that allows costs the
+// client direction no allocation.
+func TestRelayAllowedExecuteDoesNotAllocate(t *testing.T) {
+	var calls int
+	r := testRelay(&nopRecorder{})
+	r.check = func(ctx context.Context, s *Statement, notice func(string) error) *Denial {
+		calls++
+		return nil
+	}
+	var stream []byte
+	for range 100 {
+		stream = append(stream, encode(t, &pgproto3.Execute{}, &pgproto3.Sync{})...)
+	}
+	br := bytes.NewReader(stream)
+	run := func() {
+		br.Reset(stream)
+		r.cr.r.Reset(br)
+		r.queue, r.head = r.queue[:0], 0
+		for {
+			if err := r.cr.next(); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.clientMessage(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.tw.Flush()
+	}
+	run() // warm up: the FIFO grows once
+	if got := testing.AllocsPerRun(20, run); got != 0 {
+		t.Errorf("allocations per 100 allowed Executes: got %v, want 0", got)
+	}
+	if calls != 2200 {
+		t.Errorf("Check calls: got %d, want 2200", calls)
 	}
 }
 
@@ -275,9 +316,30 @@ func FuzzStreamBind(f *testing.F) {
 
 // FuzzRelayClientMessages feeds arbitrary bytes to both directions of the
 // relay: whatever the client and the target send, nothing panics.
+// A Check denies or holds (sending a notice) some statements, chosen from
+// their text and number.
 func FuzzRelayClientMessages(f *testing.F) {
+	f.Add(encode(f, &pgproto3.Query{String: "SELECT 1"}, &pgproto3.Parse{Query: "SELECT $1"}, &pgproto3.Bind{Parameters: [][]byte{[]byte("x")}},
+		&pgproto3.Execute{}, &pgproto3.Execute{}, &pgproto3.Sync{}, &pgproto3.FunctionCall{Function: 1299}, &pgproto3.CopyData{Data: []byte("1")}, &pgproto3.CopyDone{}),
+		encode(f, &pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: "42601", Message: "syntax error", Position: 10}, &pgproto3.ReadyForQuery{TxStatus: 'I'},
+			&pgproto3.ParseComplete{}, &pgproto3.BindComplete{}, &pgproto3.ErrorResponse{Severity: "ERROR", Code: "26000"}, &pgproto3.ReadyForQuery{TxStatus: 'E'},
+			&pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P01"}))
+	f.Add(encode(f, &pgproto3.Query{String: "SELECT 1; SELECT 2"}, &pgproto3.Query{String: "SELECT 3"}),
+		encode(f, &pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")}, &pgproto3.ErrorResponse{Severity: "ERROR", Code: "42601"}, &pgproto3.ReadyForQuery{TxStatus: 'I'},
+			&pgproto3.ErrorResponse{Severity: "ERROR", Code: "42601"}, &pgproto3.ReadyForQuery{TxStatus: 'I'}))
 	f.Fuzz(func(t *testing.T, client, target []byte) {
 		r := testRelay(&nopRecorder{})
+		r.check = func(ctx context.Context, s *Statement, notice func(string) error) *Denial {
+			switch (s.Seq + uint64(len(s.Text))) % 3 {
+			case 0:
+				return &Denial{}
+			case 1:
+				if err := notice("held"); err != nil {
+					t.Errorf("notice: %v", err)
+				}
+			}
+			return nil
+		}
 		r.cr.r.Reset(bytes.NewReader(client))
 		r.tr.r.Reset(bytes.NewReader(target))
 		r.clientToTarget()

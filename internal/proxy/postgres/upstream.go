@@ -76,10 +76,23 @@ func (t Target) tlsConfig() (*tls.Config, error) {
 // Upstream is a logged-in connection to the target, ready to relay one
 // session.
 type Upstream struct {
-	// Check, if set, is called for every statement before it is recorded
-	// and forwarded. It is the seam for the policy engine; for now an error
-	// ends the session (FATAL, the *Error found in it or 42501).
-	Check func(*Statement) error
+	// Check, if set, decides every statement (a simple Query string, each
+	// Execute, each FunctionCall) before it is recorded and forwarded. It
+	// returns nil to allow, or the Denial the client gets instead of the
+	// statement's result; either way the statement is then recorded, and a
+	// denied one gets a Result whose Error is the Denial.
+	//
+	// Check may block to hold the statement for review: the client's later
+	// messages wait, while the target's answers to earlier ones keep
+	// flowing. It must return promptly once ctx (the session's) is done;
+	// the session then ends, whatever Check returned. While it runs, and
+	// only then, Check (or a goroutine it hands notice to) may call notice
+	// to send the client a NoticeResponse, written and flushed at once; it
+	// also forwards the client's messages that came before the held
+	// statement, so a Check that holds should call it first. Check may
+	// fill s.Decision, s.Policy, s.Rule and s.Reason for the recording; s
+	// and its Params are valid only until Check returns.
+	Check func(ctx context.Context, s *Statement, notice func(msg string) error) *Denial
 
 	conn      net.Conn
 	pid       uint32
