@@ -608,3 +608,58 @@ func TestDenyCopyFrom(t *testing.T) {
 		t.Errorf("forbidden_table rows on the server: got %d, want 0", n)
 	}
 }
+
+// TestDenialAfterRealError: a real error of an earlier message is passed
+// on as it is, and a denied statement the server skips gets no Result.
+func TestDenialAfterRealError(t *testing.T) {
+	tp := newTestPolicy()
+	p, _ := startDenyProxy(t, tp)
+	ctx := context.Background()
+	cfg, _ := pgconn.ParseConfig(p.DSN("disable"))
+	pc, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(ctx)
+	fe := pc.Frontend()
+	// All in one write: two simple Queries, then an extended batch whose
+	// first Execute fails for real before the denied one.
+	fe.Send(&pgproto3.Query{String: "SELECT 1/0"})
+	fe.Send(&pgproto3.Query{String: "SELECT * FROM forbidden_table"})
+	fe.Send(&pgproto3.Parse{Query: "SELECT 1/0"})
+	fe.Send(&pgproto3.Bind{})
+	fe.Send(&pgproto3.Execute{})
+	fe.Send(&pgproto3.Parse{Query: "SELECT * FROM forbidden_table"})
+	fe.Send(&pgproto3.Bind{})
+	fe.Send(&pgproto3.Execute{})
+	fe.Send(&pgproto3.Sync{})
+	fe.Send(&pgproto3.Parse{Query: "SELECT * FROM forbidden_table"})
+	fe.Send(&pgproto3.Bind{})
+	fe.Send(&pgproto3.Execute{})
+	fe.Send(&pgproto3.Sync{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for range 4 {
+		got = append(got, readUntilReady(t, fe)...)
+	}
+	want := []string{
+		"error 22012 division by zero", "ready I",
+		"error 42501 " + denyMsg, "ready I",
+		"error 22012 division by zero", "ready I",
+		"error 42501 " + denyMsg, "ready I",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("answers (-want +got):\n%s", diff)
+	}
+	var results []int
+	for _, r := range p.Rec.statements() {
+		if r.Stmt.Text == "SELECT * FROM forbidden_table" {
+			results = append(results, len(r.Results))
+		}
+	}
+	if diff := cmp.Diff([]int{1, 0, 1}, results); diff != "" {
+		t.Errorf("results of the denied statements (-want +got):\n%s", diff)
+	}
+}
