@@ -63,6 +63,7 @@ func newRootCmd() *cobra.Command {
 		newSessionsCmd(o),
 		newAuditCmd(o),
 		newConnectorsCmd(o),
+		newPolicyCmd(),
 	)
 	return root
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
 )
 
 // Config is the whole configuration file. The gateway, the connector and
@@ -120,10 +122,52 @@ type Policy struct {
 	Connections []string      `yaml:"connections"`
 	Access      string        `yaml:"access"`
 	MaxSession  time.Duration `yaml:"max_session"`
-	// Rules and Masking are reserved for the statement rule engine and
-	// masking; a non-empty value is refused so that no rule is ignored.
-	Rules   yaml.Node `yaml:"rules"`
+	// Rules decide each statement, in order; the first match wins.
+	Rules []Rule `yaml:"rules"`
+	// Masking is reserved for masking profiles; a non-empty value is
+	// refused so that nothing is silently left unmasked.
 	Masking yaml.Node `yaml:"masking"`
+}
+
+// Rule is a statement rule of a policy.
+type Rule struct {
+	Match        RuleMatch     `yaml:"match"`
+	Action       string        `yaml:"action"`
+	Reason       string        `yaml:"reason"`
+	Approvers    []string      `yaml:"approvers"`
+	MinApprovals int           `yaml:"min_approvals"`
+	Timeout      time.Duration `yaml:"timeout"`
+}
+
+// RuleMatch holds a rule's conditions; see policy.Match.
+type RuleMatch struct {
+	Statement    []string `yaml:"statement"`
+	MissingWhere bool     `yaml:"missing_where"`
+	Function     []string `yaml:"function"`
+	Table        []string `yaml:"table"`
+	Regex        string   `yaml:"regex"`
+}
+
+// PolicyRules converts a policy's rules for the policy package.
+func (p *Policy) PolicyRules() []policy.Rule {
+	out := make([]policy.Rule, len(p.Rules))
+	for i, r := range p.Rules {
+		out[i] = policy.Rule{
+			Match: policy.Match{
+				Statement:    r.Match.Statement,
+				MissingWhere: r.Match.MissingWhere,
+				Function:     r.Match.Function,
+				Table:        r.Match.Table,
+				Regex:        r.Match.Regex,
+			},
+			Action:       r.Action,
+			Reason:       r.Reason,
+			Approvers:    r.Approvers,
+			MinApprovals: r.MinApprovals,
+			Timeout:      r.Timeout,
+		}
+	}
+	return out
 }
 
 // Secret is a string that never prints.
@@ -585,8 +629,17 @@ func (p *Policy) validate(field string) error {
 	if p.MaxSession < 0 {
 		return fieldErr(field+".max_session", p.MaxSession.String(), "must not be negative")
 	}
-	if nodeSet(p.Rules) {
-		return fieldErr(field+".rules", "", "statement rules are not supported by this version of gatehouse")
+	for j, r := range p.Rules {
+		if r.Action == policy.ActionReview {
+			return fieldErr(fmt.Sprintf("%s.rules[%d].action", field, j), r.Action, "statement reviews are not supported by this version of gatehouse yet")
+		}
+	}
+	if _, err := policy.CompileRules(p.PolicyRules()); err != nil {
+		var re *policy.RuleError
+		if errors.As(err, &re) {
+			return fieldErr(fmt.Sprintf("%s.rules[%d].%s", field, re.Index, re.Field), "", "%v", re.Err)
+		}
+		return fieldErr(field+".rules", "", "%v", err)
 	}
 	if nodeSet(p.Masking) {
 		return fieldErr(field+".masking", "", "masking is not supported by this version of gatehouse")

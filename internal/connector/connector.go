@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/sqlclass"
 )
 
 // Kinds of session stream.
@@ -39,6 +41,8 @@ type Request struct {
 	Policy       string            `json:"policy,omitempty"`
 	PolicyDigest string            `json:"policy_digest,omitempty"`
 	Params       map[string]string `json:"params,omitempty"`
+	// Rules are the statement rules of the policy that allowed the session.
+	Rules []policy.Rule `json:"rules,omitempty"`
 }
 
 // Reply answers a Request.
@@ -63,9 +67,13 @@ type Connector struct {
 	// Spool receives every session event before it is acted on.
 	Spool  *recording.Spool
 	Logger *slog.Logger
+	// Classifier classifies statements for rule checks; shared by every
+	// session, it caches by statement text. Nil means a new one on first use.
+	Classifier *sqlclass.Cache
 
-	mu   sync.Mutex
-	live map[string]*Session
+	mu    sync.Mutex
+	live  map[string]*Session
+	rules map[string]*policy.RuleSet // compiled rules by policy digest and name
 }
 
 // errUnavailable is what a client sees when its connection cannot be
@@ -90,6 +98,16 @@ func (c *Connector) Open(ctx context.Context, req *Request) (*Session, error) {
 	if req.Database != "" {
 		target.Database = req.Database
 	}
+	var chk *checker
+	if len(req.Rules) > 0 {
+		rs, err := c.compiled(req)
+		if err != nil {
+			log.Error("policy rules cannot be enforced", "policy", req.Policy, "err", err)
+			return nil, &postgres.Error{Severity: "FATAL", Code: "42501",
+				Message: fmt.Sprintf("gatehouse: policy %s cannot be enforced by connector %s", req.Policy, c.Name)}
+		}
+		chk = &checker{policy: req.Policy, rules: rs, cache: c.classifier()}
+	}
 	up, err := postgres.Dial(ctx, target, req.Params)
 	if err != nil {
 		var pe *postgres.Error
@@ -100,6 +118,9 @@ func (c *Connector) Open(ctx context.Context, req *Request) (*Session, error) {
 		log.Error("open target failed", "err", err)
 		return nil, errUnavailable
 	}
+	if chk != nil {
+		up.Check = chk.check
+	}
 	s := &Session{c: c, req: *req, up: up, log: log}
 	c.mu.Lock()
 	if c.live == nil {
@@ -108,6 +129,38 @@ func (c *Connector) Open(ctx context.Context, req *Request) (*Session, error) {
 	c.live[req.Session] = s
 	c.mu.Unlock()
 	return s, nil
+}
+
+// compiled returns the compiled rules of the policy in req, compiling them
+// once per policy version.
+func (c *Connector) compiled(req *Request) (*policy.RuleSet, error) {
+	key := req.PolicyDigest + "/" + req.Policy
+	c.mu.Lock()
+	rs := c.rules[key]
+	c.mu.Unlock()
+	if rs != nil {
+		return rs, nil
+	}
+	rs, err := policy.CompileRules(req.Rules)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.rules == nil || len(c.rules) > 256 {
+		c.rules = make(map[string]*policy.RuleSet)
+	}
+	c.rules[key] = rs
+	c.mu.Unlock()
+	return rs, nil
+}
+
+func (c *Connector) classifier() *sqlclass.Cache {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.Classifier == nil {
+		c.Classifier = sqlclass.NewCache(10000)
+	}
+	return c.Classifier
 }
 
 // Cancel cancels the statement running in a live session.

@@ -179,7 +179,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 func policySet(ps []config.Policy) *policy.Set {
 	out := make([]policy.Policy, len(ps))
 	for i, p := range ps {
-		out[i] = policy.Policy{Name: p.Name, Subjects: p.Subjects, Connections: p.Connections, Access: p.Access, MaxSession: p.MaxSession}
+		out[i] = policy.Policy{Name: p.Name, Subjects: p.Subjects, Connections: p.Connections, Access: p.Access, MaxSession: p.MaxSession, Rules: p.PolicyRules()}
 	}
 	return policy.NewSet(out)
 }

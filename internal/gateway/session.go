@@ -75,6 +75,7 @@ func (g *Gateway) openPostgres(ctx context.Context, req *postgres.OpenRequest) (
 		Policy:       d.Policy,
 		PolicyDigest: pols.Digest(),
 		Params:       req.Params,
+		Rules:        d.Rules,
 	}
 	log = log.With(logSession, sreq.Session)
 	sess := &store.Session{
