@@ -14,12 +14,8 @@ vet:
 
 # The full suite: real PostgreSQL servers, real clients (psql, pgbench,
 # psycopg2, JDBC), with the race detector.
-# internal/e2e drives real clients against whole gateways; it runs without
-# the race detector (the packages it exercises run under it on their own),
-# which keeps the suite's CPU load and time down on 2 cores.
 test: deps vet
-	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /internal/e2e$$)
-	$(GO) test -count=1 -timeout 10m ./internal/e2e/
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 test-short: deps
 	$(GO) test -count=1 -short ./...

@@ -147,7 +147,10 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	g.tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	// No TLS session tickets, as PostgreSQL's own server: libpq never
+	// resumes sessions, and with tickets on, libpq clients (pgbench -C,
+	// under load) intermittently stalled right after connecting.
+	g.tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, SessionTicketsDisabled: true}
 
 	g.policies.Store(policySet(cfg.Policies))
 	g.conns = make(map[string]config.Connection, len(cfg.Connections))
