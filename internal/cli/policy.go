@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/connector"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlclass"
 )
@@ -111,11 +112,7 @@ func checkPolicy(cfg *config.Config, identity string, groups []string, connName,
 		return nil, fmt.Errorf("connection %q is not in the configuration", connName)
 	}
 	rep.Tags = tags
-	ps := make([]policy.Policy, len(cfg.Policies))
-	for i, p := range cfg.Policies {
-		ps[i] = policy.Policy{Name: p.Name, Subjects: p.Subjects, Connections: p.Connections, Access: p.Access, MaxSession: p.MaxSession, Rules: p.PolicyRules()}
-	}
-	d := policy.NewSet(ps).Access(policy.Subject{Identity: identity, Groups: groups}, policy.Target{Name: connName, Tags: tags})
+	d := cfg.PolicySet().Access(policy.Subject{Identity: identity, Groups: groups}, policy.Target{Name: connName, Tags: tags})
 	rep.Policy = d.Policy
 	if !d.Allowed {
 		rep.Decision = "refused"
@@ -134,7 +131,7 @@ func checkPolicy(cfg *config.Config, identity string, groups []string, connName,
 	} else {
 		q.Normalized = res.Normalized
 		for i := range res.Statements {
-			ps := convertStatement(&res.Statements[i])
+			ps := connector.PolicyStatement(&res.Statements[i])
 			q.Statements = append(q.Statements, ps)
 			cs := checkStatement{Kinds: ps.Kinds, Functions: ps.Functions, MissingWhere: ps.MissingWhere}
 			for _, t := range ps.Tables {
@@ -156,17 +153,6 @@ func checkPolicy(cfg *config.Config, identity string, groups []string, connName,
 		rep.Rule = fmt.Sprintf("rules[%d]", v.Rule)
 	}
 	return rep, nil
-}
-
-func convertStatement(st *sqlclass.Statement) policy.Statement {
-	ps := policy.Statement{Functions: st.Functions, MissingWhere: st.MissingWhere}
-	for _, k := range st.Kinds {
-		ps.Kinds = append(ps.Kinds, string(k))
-	}
-	for _, t := range st.Tables {
-		ps.Tables = append(ps.Tables, policy.Table{Schema: t.Schema, Name: t.Name, Write: t.Write})
-	}
-	return ps
 }
 
 func printCheck(w io.Writer, r *checkReport) {

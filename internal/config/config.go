@@ -123,51 +123,21 @@ type Policy struct {
 	Access      string        `yaml:"access"`
 	MaxSession  time.Duration `yaml:"max_session"`
 	// Rules decide each statement, in order; the first match wins.
-	Rules []Rule `yaml:"rules"`
+	Rules []policy.Rule `yaml:"rules"`
 	// Masking is reserved for masking profiles; a non-empty value is
 	// refused so that nothing is silently left unmasked.
 	Masking yaml.Node `yaml:"masking"`
 }
 
-// Rule is a statement rule of a policy.
-type Rule struct {
-	Match        RuleMatch     `yaml:"match"`
-	Action       string        `yaml:"action"`
-	Reason       string        `yaml:"reason"`
-	Approvers    []string      `yaml:"approvers"`
-	MinApprovals int           `yaml:"min_approvals"`
-	Timeout      time.Duration `yaml:"timeout"`
-}
-
-// RuleMatch holds a rule's conditions; see policy.Match.
-type RuleMatch struct {
-	Statement    []string `yaml:"statement"`
-	MissingWhere bool     `yaml:"missing_where"`
-	Function     []string `yaml:"function"`
-	Table        []string `yaml:"table"`
-	Regex        string   `yaml:"regex"`
-}
-
-// PolicyRules converts a policy's rules for the policy package.
-func (p *Policy) PolicyRules() []policy.Rule {
-	out := make([]policy.Rule, len(p.Rules))
-	for i, r := range p.Rules {
-		out[i] = policy.Rule{
-			Match: policy.Match{
-				Statement:    r.Match.Statement,
-				MissingWhere: r.Match.MissingWhere,
-				Function:     r.Match.Function,
-				Table:        r.Match.Table,
-				Regex:        r.Match.Regex,
-			},
-			Action:       r.Action,
-			Reason:       r.Reason,
-			Approvers:    r.Approvers,
-			MinApprovals: r.MinApprovals,
-			Timeout:      r.Timeout,
-		}
+// PolicySet returns the configuration's policies, in order, for deciding
+// access and statements.
+func (c *Config) PolicySet() *policy.Set {
+	out := make([]policy.Policy, len(c.Policies))
+	for i, p := range c.Policies {
+		out[i] = policy.Policy{Name: p.Name, Subjects: p.Subjects, Connections: p.Connections,
+			Access: p.Access, MaxSession: p.MaxSession, Rules: p.Rules}
 	}
-	return out
+	return policy.NewSet(out)
 }
 
 // Secret is a string that never prints.
@@ -634,7 +604,7 @@ func (p *Policy) validate(field string) error {
 			return fieldErr(fmt.Sprintf("%s.rules[%d].action", field, j), r.Action, "statement reviews are not supported by this version of gatehouse yet")
 		}
 	}
-	if _, err := policy.CompileRules(p.PolicyRules()); err != nil {
+	if _, err := policy.CompileRules(p.Rules); err != nil {
 		var re *policy.RuleError
 		if errors.As(err, &re) {
 			return fieldErr(fmt.Sprintf("%s.rules[%d].%s", field, re.Index, re.Field), "", "%v", re.Err)

@@ -66,7 +66,7 @@ func (c *checker) query(s *postgres.Statement) *policy.Query {
 			}
 			q.Statements = append(q.Statements, prep...)
 		}
-		ps := convert(st)
+		ps := PolicyStatement(st)
 		if st.Prepares != "" {
 			if c.prepared == nil {
 				c.prepared = make(map[string][]policy.Statement)
@@ -78,7 +78,9 @@ func (c *checker) query(s *postgres.Statement) *policy.Query {
 	return q
 }
 
-func convert(st *sqlclass.Statement) policy.Statement {
+// PolicyStatement turns a classified statement into what policy rules
+// match on.
+func PolicyStatement(st *sqlclass.Statement) policy.Statement {
 	ps := policy.Statement{
 		Kinds:        make([]string, len(st.Kinds)),
 		Functions:    st.Functions,

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
 )
 
 // TestUpStatementRules checks that a policy's deny rules block statements
@@ -16,10 +17,10 @@ import (
 func TestUpStatementRules(t *testing.T) {
 	t.Parallel()
 	h := startUp(t, func(cfg *config.Config) {
-		cfg.Policies[0].Rules = []config.Rule{
-			{Match: config.RuleMatch{Statement: []string{"drop", "truncate"}}, Action: "deny", Reason: "schema changes go through migrations"},
-			{Match: config.RuleMatch{Statement: []string{"update", "delete"}, MissingWhere: true}, Action: "deny"},
-			{Match: config.RuleMatch{Function: []string{"pg_read_file"}}, Action: "deny"},
+		cfg.Policies[0].Rules = []policy.Rule{
+			{Match: policy.Match{Statement: []string{"drop", "truncate"}}, Action: "deny", Reason: "schema changes go through migrations"},
+			{Match: policy.Match{Statement: []string{"update", "delete"}, MissingWhere: true}, Action: "deny"},
+			{Match: policy.Match{Function: []string{"pg_read_file"}}, Action: "deny"},
 		}
 	})
 	c := connect(t, h.pgxConfig(t, connName, h.ciToken(t), "rules"))

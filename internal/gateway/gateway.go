@@ -152,7 +152,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	// under load) intermittently stalled right after connecting.
 	g.tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, SessionTicketsDisabled: true}
 
-	g.policies.Store(policySet(cfg.Policies))
+	g.policies.Store(cfg.PolicySet())
 	g.conns = make(map[string]config.Connection, len(cfg.Connections))
 	for _, cn := range cfg.Connections {
 		g.conns[cn.Name] = cn
@@ -177,14 +177,6 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	a := g.Addrs()
 	g.Logger.Info("gateway ready", "postgres", a.Postgres, "api", "http://"+a.API, "tunnel", a.Tunnel, "data_dir", cfg.DataDir)
 	return nil
-}
-
-func policySet(ps []config.Policy) *policy.Set {
-	out := make([]policy.Policy, len(ps))
-	for i, p := range ps {
-		out[i] = policy.Policy{Name: p.Name, Subjects: p.Subjects, Connections: p.Connections, Access: p.Access, MaxSession: p.MaxSession, Rules: p.PolicyRules()}
-	}
-	return policy.NewSet(out)
 }
 
 // ensureAdminToken writes a bootstrap admin token on first start, and again

@@ -18,15 +18,15 @@ const (
 )
 
 // Rule decides statements that match it. The first rule that matches a
-// statement decides it.
+// statement decides it. The yaml tags are the configuration file's keys.
 type Rule struct {
-	Match  Match  `json:"match"`
-	Action string `json:"action"`
+	Match  Match  `json:"match" yaml:"match"`
+	Action string `json:"action" yaml:"action"`
 	// Reason is shown to the client when the rule blocks a statement.
-	Reason       string        `json:"reason,omitempty"`
-	Approvers    []string      `json:"approvers,omitempty"`
-	MinApprovals int           `json:"min_approvals,omitempty"`
-	Timeout      time.Duration `json:"timeout,omitempty"`
+	Reason       string        `json:"reason,omitempty" yaml:"reason"`
+	Approvers    []string      `json:"approvers,omitempty" yaml:"approvers"`
+	MinApprovals int           `json:"min_approvals,omitempty" yaml:"min_approvals"`
+	Timeout      time.Duration `json:"timeout,omitempty" yaml:"timeout"`
 }
 
 // Match holds a rule's conditions. Every condition that is set must hold;
@@ -37,19 +37,19 @@ type Match struct {
 	// ("select", "delete", "copy_program", ...). A statement matches when
 	// any kind found anywhere in it is listed: a DELETE inside a CTE
 	// matches "delete".
-	Statement []string `json:"statement,omitempty"`
+	Statement []string `json:"statement,omitempty" yaml:"statement"`
 	// MissingWhere matches an UPDATE or DELETE without a WHERE clause.
-	MissingWhere bool `json:"missing_where,omitempty"`
+	MissingWhere bool `json:"missing_where,omitempty" yaml:"missing_where"`
 	// Function lists function names; "name" matches the function in any
 	// schema, "schema.name" only there.
-	Function []string `json:"function,omitempty"`
+	Function []string `json:"function,omitempty" yaml:"function"`
 	// Table lists tables read or written: "name", "schema.name",
 	// "schema.*" or "*". A table written without a schema is taken to be in
 	// "public", the default search path.
-	Table []string `json:"table,omitempty"`
+	Table []string `json:"table,omitempty" yaml:"table"`
 	// Regex is matched against the normalized statement text. It is an
 	// extra check, never the only line of defence.
-	Regex string `json:"regex,omitempty"`
+	Regex string `json:"regex,omitempty" yaml:"regex"`
 }
 
 // Table is a table a statement touches.
