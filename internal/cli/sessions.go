@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -88,21 +89,30 @@ func fmtDuration(d time.Duration) string {
 	}
 }
 
+// recording fetches a session and all its events.
+func (o *clientOptions) recording(ctx context.Context, id string) (*store.Session, []store.Event, error) {
+	c, err := o.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := c.session(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	evs, err := c.events(ctx, s.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, evs, nil
+}
+
 func newSessionsShowCmd(o *clientOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a session and the timeline of its events",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			s, err := c.session(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			evs, err := c.events(cmd.Context(), s.ID)
+			s, evs, err := o.recording(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -355,15 +365,7 @@ func newSessionsReplayCmd(o *clientOptions) *cobra.Command {
 		Short: "Replay a database session's statements and results in order",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			s, err := c.session(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			evs, err := c.events(cmd.Context(), s.ID)
+			s, evs, err := o.recording(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
