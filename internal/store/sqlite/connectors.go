@@ -121,21 +121,9 @@ func (db *DB) GetConnector(ctx context.Context, name string) (*store.Connector, 
 
 // ListConnectors returns every connector ordered by name.
 func (db *DB) ListConnectors(ctx context.Context) ([]store.Connector, error) {
-	rows, err := db.r.QueryContext(ctx,
+	out, err := queryAll(ctx, db.r, scanConnector,
 		`SELECT name, cert_serial, joined_at, last_seen FROM connectors ORDER BY name`)
 	if err != nil {
-		return nil, fmt.Errorf("list connectors: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Connector
-	for rows.Next() {
-		c, err := scanConnector(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list connectors: %w", err)
-		}
-		out = append(out, *c)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list connectors: %w", err)
 	}
 	return out, nil

@@ -91,20 +91,8 @@ func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
 
 // ListTokens returns every token, oldest issued first.
 func (db *DB) ListTokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+tokenColumns+` ORDER BY issued_at, id`)
+	out, err := queryAll(ctx, db.r, scanToken, `SELECT `+tokenColumns+` ORDER BY issued_at, id`)
 	if err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list tokens: %w", err)
-		}
-		out = append(out, *t)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	return out, nil
