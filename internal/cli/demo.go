@@ -22,7 +22,7 @@ func newDemoCmd() *cobra.Command {
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
 			fmt.Fprintln(out, "starting a throwaway PostgreSQL with sample data...")
-			pg, err := demo.StartPostgres(ctx)
+			pg, err := demo.StartPostgres()
 			if err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/demo"
+	"github.com/gatehouse-dev/gatehouse/internal/pgserver"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while another goroutine writes.
@@ -36,8 +36,8 @@ func (s *syncBuffer) String() string {
 // pastes the psql command it prints and checks the sample data comes back
 // and the session is recorded.
 func TestDemo(t *testing.T) {
-	if _, err := demo.FindBinaries(); err != nil {
-		t.Skip(err)
+	if !pgserver.Available() {
+		t.Skip("PostgreSQL server binaries not installed")
 	}
 	psql, err := exec.LookPath("psql")
 	if err != nil {

@@ -1,6 +1,7 @@
-// Package pgtest starts throwaway PostgreSQL 15 servers for tests.
+// Package pgtest starts throwaway PostgreSQL servers for tests, through
+// package pgserver.
 //
-// A server runs from /usr/lib/postgresql/15/bin in its own temporary
+// A server runs from the installed server binaries in its own temporary
 // directory, listens on a random free loopback port with scram-sha-256
 // password authentication for the superuser "postgres", and runs with
 // fsync off so that it starts in about a second. PostgreSQL refuses to run

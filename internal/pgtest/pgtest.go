@@ -1,86 +1,27 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
-	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/gatehouse-dev/gatehouse/internal/pgserver"
 )
 
-// BinDir is where the PostgreSQL 15 server binaries are installed on Debian.
-const BinDir = "/usr/lib/postgresql/15/bin"
+// Options configures a server; see pgserver.Options.
+type Options = pgserver.Options
 
-const (
-	startTimeout = 60 * time.Second
-	stopTimeout  = 30 * time.Second
-)
-
-// Options configures a server. The zero value gives a plain-TCP server with
-// scram-sha-256 host authentication.
-type Options struct {
-	// TLS enables ssl=on with a freshly generated self-signed certificate for
-	// localhost and 127.0.0.1; Server.CACertPEM holds it.
-	TLS bool
-	// HBA holds extra pg_hba.conf lines placed before the default rules, e.g.
-	// "host all md5user 127.0.0.1/32 md5". A role meant for md5 must store an
-	// md5 hash: SET password_encryption = 'md5' before CREATE ROLE.
-	HBA string
-	// Config holds extra server settings passed as -c name=value.
-	Config map[string]string
-}
-
-// Server is a running throwaway PostgreSQL server.
+// Server is a running throwaway PostgreSQL server for tests.
 type Server struct {
-	// Host is the loopback address the server listens on.
-	Host string
-	// Port is the TCP port.
-	Port int
-	// Password is the password of the superuser "postgres".
-	Password string
-	// Dir is the server's temporary directory (data, socket, log).
-	Dir string
-	// CACertPEM is the PEM certificate that signs the server's certificate
-	// when Options.TLS is set; nil otherwise.
-	CACertPEM []byte
-
-	cmd    *exec.Cmd
-	exited chan struct{}
-	logf   string
-	dbSeq  atomic.Int64
+	*pgserver.Server
+	dbSeq atomic.Int64
 }
 
 // Available reports whether the PostgreSQL server binaries exist.
-func Available() bool {
-	for _, b := range []string{"initdb", "postgres"} {
-		if _, err := os.Stat(filepath.Join(BinDir, b)); err != nil {
-			return false
-		}
-	}
-	return true
-}
+func Available() bool { return pgserver.Available() }
 
 // Start starts a server for one test; tb.Cleanup stops it. The test is
 // skipped when the binaries are absent and fails, with the server log, when
@@ -88,18 +29,18 @@ func Available() bool {
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	if !Available() {
-		tb.Skip("pgtest: PostgreSQL 15 binaries not found in " + BinDir)
+		tb.Skip("pgtest: PostgreSQL server binaries not found")
 	}
-	s, err := start(opts)
+	ps, err := pgserver.Start(opts)
 	if err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}
 	tb.Cleanup(func() {
-		if err := s.stop(); err != nil {
+		if err := ps.Stop(); err != nil {
 			tb.Errorf("pgtest: %v", err)
 		}
 	})
-	return s
+	return &Server{Server: ps}
 }
 
 // StartMain starts a server to share across a test package, for TestMain.
@@ -107,40 +48,23 @@ func Start(tb testing.TB, opts Options) *Server {
 // after m.Run.
 func StartMain(opts Options) (*Server, func(), error) {
 	if !Available() {
-		return nil, nil, errors.New("pgtest: PostgreSQL 15 binaries not found in " + BinDir)
+		return nil, nil, errors.New("pgtest: PostgreSQL server binaries not found")
 	}
-	s, err := start(opts)
+	ps, err := pgserver.Start(opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pgtest: %w", err)
 	}
-	return s, func() {
-		if err := s.stop(); err != nil {
+	return &Server{Server: ps}, func() {
+		if err := ps.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
 		}
 	}, nil
 }
 
-// Addr returns the server's host:port.
-func (s *Server) Addr() string {
-	return net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
-}
-
-// DSN returns a URL connecting as the superuser to database db without TLS.
-func (s *Server) DSN(db string) string {
-	u := url.URL{
-		Scheme:   "postgres",
-		User:     url.UserPassword("postgres", s.Password),
-		Host:     s.Addr(),
-		Path:     "/" + db,
-		RawQuery: "sslmode=disable",
-	}
-	return u.String()
-}
-
 // CreateDatabase creates a new, uniquely named database and returns its name.
 func (s *Server) CreateDatabase(tb testing.TB) string {
 	tb.Helper()
-	name := fmt.Sprintf("t%d_%s", s.dbSeq.Add(1), randHex(4))
+	name := fmt.Sprintf("t%d_%d", s.dbSeq.Add(1), os.Getpid())
 	s.Exec(tb, "postgres", "CREATE DATABASE "+name)
 	return name
 }
@@ -149,320 +73,19 @@ func (s *Server) CreateDatabase(tb testing.TB) string {
 // database db and fails the test on error.
 func (s *Server) Exec(tb testing.TB, db, sql string) {
 	tb.Helper()
-	if err := s.exec(context.Background(), db, sql); err != nil {
+	if err := s.Server.Exec(context.Background(), db, sql); err != nil {
 		tb.Fatalf("pgtest: exec in %s: %v", db, err)
 	}
 }
 
-func (s *Server) exec(ctx context.Context, db, sql string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	conn, err := pgconn.Connect(ctx, s.DSN(db))
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, sql).ReadAll(); err != nil {
-		return err
-	}
-	return nil
-}
-
-// runAs describes the credential the server runs with: the postgres user
-// when we are root, ourselves otherwise.
-type runAs struct {
-	cred     *syscall.Credential
-	uid, gid int
-}
-
-func lookupRunAs() (runAs, error) {
-	if os.Geteuid() != 0 {
-		return runAs{uid: -1, gid: -1}, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return runAs{}, fmt.Errorf("look up the postgres user: %w", err)
-	}
-	uid, err := strconv.Atoi(u.Uid)
-	if err != nil {
-		return runAs{}, fmt.Errorf("postgres uid %q: %w", u.Uid, err)
-	}
-	gid, err := strconv.Atoi(u.Gid)
-	if err != nil {
-		return runAs{}, fmt.Errorf("postgres gid %q: %w", u.Gid, err)
-	}
-	return runAs{
-		cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}},
-		uid:  uid,
-		gid:  gid,
-	}, nil
-}
-
-func (r runAs) chown(path string) error {
-	if r.cred == nil {
-		return nil
-	}
-	if err := os.Chown(path, r.uid, r.gid); err != nil {
-		return fmt.Errorf("chown %s: %w", path, err)
-	}
-	return nil
-}
-
-// writeFile writes a file owned by the server's user with the given mode.
-func (r runAs) writeFile(path string, data []byte, mode os.FileMode) error {
-	if err := os.WriteFile(path, data, mode); err != nil {
-		return err
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		return err
-	}
-	return r.chown(path)
-}
-
-func (r runAs) command(name string, args ...string) *exec.Cmd {
-	cmd := exec.Command(name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: r.cred,
-		// Fast shutdown if the test binary dies without cleaning up.
-		Pdeathsig: syscall.SIGQUIT,
-	}
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	return cmd
-}
-
-func start(opts Options) (*Server, error) {
-	ra, err := lookupRunAs()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "pgtest-")
-	if err != nil {
-		return nil, fmt.Errorf("make temp dir: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			os.RemoveAll(dir)
-		}
-	}()
-	if err := ra.chown(dir); err != nil {
-		return nil, err
-	}
-	s := &Server{Host: "127.0.0.1", Password: randHex(16), Dir: dir, logf: filepath.Join(dir, "postgres.log")}
-
-	pwfile := filepath.Join(dir, "pwfile")
-	if err := ra.writeFile(pwfile, []byte(s.Password+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("write password file: %w", err)
-	}
-	data := filepath.Join(dir, "data")
-	initdb := ra.command(filepath.Join(BinDir, "initdb"),
-		"-D", data, "-U", "postgres", "--pwfile="+pwfile,
-		"--auth-local=trust", "--auth-host=scram-sha-256",
-		"--no-sync", "--no-instructions", "-E", "UTF8", "--locale=C")
-	if out, err := initdb.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
-	}
-	os.Remove(pwfile)
-
-	hba := "local all all trust\n" + strings.TrimSpace(opts.HBA) + "\n" +
-		"host all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n"
-	if err := ra.writeFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
-		return nil, fmt.Errorf("write pg_hba.conf: %w", err)
-	}
-
-	settings := map[string]string{
-		"fsync":              "off",
-		"synchronous_commit": "off",
-		"full_page_writes":   "off",
-		"max_connections":    "100",
-	}
-	if opts.TLS {
-		certPEM, keyPEM, err := selfSigned()
-		if err != nil {
-			return nil, err
-		}
-		if err := ra.writeFile(filepath.Join(dir, "server.crt"), certPEM, 0o644); err != nil {
-			return nil, fmt.Errorf("write server cert: %w", err)
-		}
-		if err := ra.writeFile(filepath.Join(dir, "server.key"), keyPEM, 0o600); err != nil {
-			return nil, fmt.Errorf("write server key: %w", err)
-		}
-		s.CACertPEM = certPEM
-		settings["ssl"] = "on"
-		settings["ssl_cert_file"] = filepath.Join(dir, "server.crt")
-		settings["ssl_key_file"] = filepath.Join(dir, "server.key")
-	}
-	for k, v := range opts.Config {
-		settings[k] = v
-	}
-
-	// The free port we pick can be taken before the server binds it; retry.
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		s.Port = port
-		lastErr = s.run(ra, data, settings)
-		if lastErr == nil {
-			ok = true
-			return s, nil
-		}
-		if !strings.Contains(s.log(), "could not bind") && !strings.Contains(s.log(), "could not create any TCP/IP sockets") {
-			break
-		}
-	}
-	return nil, lastErr
-}
-
-func (s *Server) run(ra runAs, data string, settings map[string]string) error {
-	logFile, err := os.OpenFile(s.logf, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("open server log: %w", err)
-	}
-	defer logFile.Close()
-
-	args := []string{"-D", data, "-k", s.Dir, "-p", strconv.Itoa(s.Port), "-h", s.Host}
-	keys := make([]string, 0, len(settings))
-	for k := range settings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		args = append(args, "-c", k+"="+settings[k])
-	}
-	cmd := ra.command(filepath.Join(BinDir, "postgres"), args...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start postgres: %w", err)
-	}
-	s.cmd = cmd
-	s.exited = make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(s.exited)
-	}()
-
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	for {
-		err := s.ping(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("postgres exited during start-up: %s\n%s", cmd.ProcessState, s.log())
-		case <-ctx.Done():
-			s.stop()
-			return fmt.Errorf("postgres not ready after %v: %v\n%s", startTimeout, err, s.log())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-func (s *Server) ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	conn, err := pgconn.Connect(ctx, s.DSN("postgres"))
-	if err != nil {
-		return err
-	}
-	return conn.Close(ctx)
-}
-
-func (s *Server) log() string {
-	b, _ := os.ReadFile(s.logf)
-	if len(b) > 16<<10 {
-		b = b[len(b)-16<<10:]
-	}
-	return string(b)
-}
-
-// stop asks for a fast shutdown (SIGINT), waits for it and removes the
-// directory.
-func (s *Server) stop() error {
-	var err error
-	if s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-s.exited:
-		case <-time.After(stopTimeout):
-			s.cmd.Process.Kill()
-			<-s.exited
-			err = fmt.Errorf("postgres did not stop within %v; killed\n%s", stopTimeout, s.log())
-		}
-	}
-	if rmErr := os.RemoveAll(s.Dir); rmErr != nil && err == nil {
-		err = fmt.Errorf("remove %s: %w", s.Dir, rmErr)
-	}
-	return err
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand never fails on Linux
-	}
-	return hex.EncodeToString(b)
-}
-
-// selfSigned makes a self-signed ECDSA certificate for localhost and
-// 127.0.0.1 that is its own CA.
-func selfSigned() (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, fmt.Errorf("generate key: %w", err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return nil, nil, fmt.Errorf("serial: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "localhost", Organization: []string{"gatehouse pgtest"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(48 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("create certificate: %w", err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("marshal key: %w", err)
-	}
-	var cb, kb bytes.Buffer
-	pem.Encode(&cb, &pem.Block{Type: "CERTIFICATE", Bytes: der})
-	pem.Encode(&kb, &pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	return cb.Bytes(), kb.Bytes(), nil
-}
-
 // SelfSignedCert returns a fresh self-signed certificate (its own CA) for
-// localhost, 127.0.0.1 and ::1, and its PKCS#8 key, both PEM-encoded, for
-// tests that serve TLS themselves.
+// localhost, 127.0.0.1 and ::1 and its PKCS#8 key, both PEM-encoded, for tests that
+// serve TLS themselves.
 func SelfSignedCert(tb testing.TB) (certPEM, keyPEM []byte) {
 	tb.Helper()
-	certPEM, keyPEM, err := selfSigned()
+	c, k, err := pgserver.SelfSigned()
 	if err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}
-	return certPEM, keyPEM
+	return c, k
 }
