@@ -17,6 +17,9 @@ var (
 	ErrConflict = errors.New("already exists")
 	ErrUsed     = errors.New("already used")
 	ErrExpired  = errors.New("expired")
+	// ErrDecided is returned for a change to a review that is no longer
+	// pending.
+	ErrDecided = errors.New("already decided")
 )
 
 // Session statuses.
@@ -156,11 +159,97 @@ type Connectors interface {
 	TouchConnector(ctx context.Context, name string, at time.Time) error
 }
 
+// Review kinds.
+const (
+	ReviewStatement = "statement"
+	ReviewAccess    = "access"
+)
+
+// Review statuses. Pending is the only status that changes.
+const (
+	ReviewPending  = "pending"
+	ReviewApproved = "approved"
+	ReviewRejected = "rejected"
+	ReviewExpired  = "expired"
+)
+
+// Review is a request for just-in-time approval: of one held statement
+// (Kind ReviewStatement) or of time-bound access to a connection (Kind
+// ReviewAccess).
+type Review struct {
+	ID              string   `json:"id"` // "r_" and 8 hex digits
+	Kind            string   `json:"kind"`
+	Status          string   `json:"status"`
+	Requester       string   `json:"requester"`
+	RequesterGroups []string `json:"requester_groups"`
+	Connection      string   `json:"connection"`
+	Session         string   `json:"session,omitempty"`
+	Policy          string   `json:"policy,omitempty"`
+	Rule            string   `json:"rule,omitempty"`
+	// Statement is the text held for approval (statement reviews).
+	Statement string `json:"statement,omitempty"`
+	// StatementHash is the SHA-256 (hex) of the statement's text and
+	// parameters: what an approval is bound to.
+	StatementHash string `json:"statement_hash,omitempty"`
+	// AccessFor is how long an approved access review's grant lasts.
+	AccessFor time.Duration `json:"access_for,omitempty"`
+	// Reason is the requester's reason.
+	Reason string `json:"reason,omitempty"`
+	// Approvers are "group:NAME" or "identity:NAME" subjects.
+	Approvers    []string  `json:"approvers"`
+	MinApprovals int       `json:"min_approvals"`
+	CreatedAt    time.Time `json:"created_at"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	// DecidedAt is the zero time while the review is pending.
+	DecidedAt time.Time `json:"decided_at,omitzero"`
+	// Votes are the votes cast, oldest first.
+	Votes []Vote `json:"votes"`
+}
+
+// Vote is one approver's decision on a review.
+type Vote struct {
+	Identity string    `json:"identity"`
+	Approve  bool      `json:"approve"`
+	Reason   string    `json:"reason,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// ReviewFilter selects reviews for ListReviews. Zero fields match all.
+type ReviewFilter struct {
+	Status     string
+	Requester  string
+	Connection string
+	// Limit caps the result; zero means 100. Newest reviews come first.
+	Limit int
+}
+
+// Reviews stores reviews and their votes.
+type Reviews interface {
+	// CreateReview stores a new review; an existing ID fails with
+	// ErrConflict. Votes in r are ignored.
+	CreateReview(ctx context.Context, r *Review) error
+	// GetReview returns a review with its votes, or ErrNotFound.
+	GetReview(ctx context.Context, id string) (*Review, error)
+	ListReviews(ctx context.Context, f ReviewFilter) ([]Review, error)
+	// AddVote records v and, in the same transaction, decides the review:
+	// rejected on a reject vote, approved once MinApprovals distinct
+	// identities approved. It returns the review after the vote. It fails
+	// with ErrConflict when v.Identity already voted, ErrDecided when the
+	// review is not pending, ErrExpired when v.At is at or after
+	// ExpiresAt (the review stays pending until ExpireReview), and
+	// ErrNotFound.
+	AddVote(ctx context.Context, id string, v Vote) (*Review, error)
+	// ExpireReview moves a pending review to expired at at. It fails with
+	// ErrDecided when the review is not pending, and ErrNotFound.
+	ExpireReview(ctx context.Context, id string, at time.Time) (*Review, error)
+}
+
 // Store is everything the gateway persists.
 type Store interface {
 	Sessions
 	Events
 	Tokens
 	Connectors
+	Reviews
 	Close() error
 }

@@ -15,5 +15,6 @@
 // rely on: ListTokens is ordered by IssuedAt, ListConnectors by Name;
 // CreateX on an existing key fails with store.ErrConflict; RevokeToken and
 // EndSession keep their first effect; SignSession keeps the first
-// signature; times round-trip to within time.Equal.
+// signature; times round-trip to within time.Equal; ListReviews is newest
+// first; of concurrent votes on a review exactly one decides it.
 package storetest

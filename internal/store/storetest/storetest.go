@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, open) })
 	t.Run("JoinTokens", func(t *testing.T) { testJoinTokens(t, open) })
 	t.Run("Connectors", func(t *testing.T) { testConnectors(t, open) })
+	t.Run("Reviews", func(t *testing.T) { testReviews(t, open) })
 }
 
 // base is a time with nanoseconds in a non-UTC zone, so drivers must keep
