@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/review"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -43,6 +44,9 @@ type Server struct {
 	// SessionSignature returns the gateway's signature over a session's
 	// final event, or "" while the session is not closed and signed.
 	SessionSignature func(ctx context.Context, id string) (string, error)
+	// Reviews runs the approval workflow behind /api/v1/reviews; nil
+	// makes those routes answer 501.
+	Reviews *review.Service
 	// PublicKey verifies session signatures.
 	PublicKey ed25519.PublicKey
 	// Logger receives internal errors; nil discards them.
@@ -64,6 +68,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/sessions/{id}", s.authed(s.getSession))
 	mux.Handle("GET /api/v1/sessions/{id}/events", s.authed(s.listEvents))
 	mux.Handle("GET /api/v1/sessions/{id}/verify", s.authed(s.verifySession))
+	mux.Handle("GET /api/v1/reviews", s.authed(s.listReviews))
+	mux.Handle("GET /api/v1/reviews/{id}", s.authed(s.getReview))
+	mux.Handle("POST /api/v1/reviews/{id}/approve", s.authed(s.approveReview))
+	mux.Handle("POST /api/v1/reviews/{id}/reject", s.authed(s.rejectReview))
 	mux.Handle("POST /api/v1/tokens", s.admin(s.issueToken))
 	mux.Handle("GET /api/v1/tokens", s.admin(s.listTokens))
 	mux.Handle("POST /api/v1/tokens/{id}/revoke", s.admin(s.revokeToken))

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/review"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 )
@@ -75,6 +76,7 @@ func Start(tb testing.TB) *Env {
 			defer e.mu.Unlock()
 			return e.online[name]
 		},
+		Reviews:   &review.Service{Store: db},
 		PublicKey: key.Public().(ed25519.PublicKey),
 		Logger:    slog.New(slog.DiscardHandler),
 	}
@@ -208,4 +210,34 @@ func (e *Env) Exec(tb testing.TB, query string, args ...any) {
 	if _, err := db.Exec(query, args...); err != nil {
 		tb.Fatalf("exec %q: %v", query, err)
 	}
+}
+
+// Review creates a pending review through the server's review service, as
+// the gateway does when it holds a statement. Empty fields get defaults: a
+// statement review by alice on prod-db, approved by group:dba.
+func (e *Env) Review(tb testing.TB, r store.Review) *store.Review {
+	tb.Helper()
+	if r.Kind == "" {
+		r.Kind = store.ReviewStatement
+	}
+	if r.Kind == store.ReviewStatement && r.Statement == "" {
+		r.Statement = "delete from orders where id = $1"
+	}
+	if r.Kind == store.ReviewStatement && r.StatementHash == "" {
+		r.StatementHash = review.StatementHash(r.Statement, nil)
+	}
+	if r.Requester == "" {
+		r.Requester = "alice"
+	}
+	if r.Connection == "" {
+		r.Connection = "prod-db"
+	}
+	if r.Approvers == nil {
+		r.Approvers = []string{"group:dba"}
+	}
+	got, err := e.Server.Reviews.Create(context.Background(), &r)
+	if err != nil {
+		tb.Fatalf("create review: %v", err)
+	}
+	return got
 }
