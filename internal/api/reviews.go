@@ -190,4 +190,3 @@ func reviewError(id string, err error) error {
 	}
 	return fmt.Errorf("vote on review %s: %w", id, err)
 }
-

@@ -175,6 +175,14 @@ func dial(ctx context.Context, t Target, params map[string]string) (*Upstream, e
 	if err != nil {
 		return nil, err
 	}
+	// pgconn may have started its background reader during the login (it
+	// does when a write is slow, as under load); a Read still in flight
+	// would swallow the target's first reply after Hijack. SyncConn stops
+	// it and drains its buffer first.
+	if err := pc.SyncConn(ctx); err != nil {
+		pc.Close(context.Background())
+		return nil, fmt.Errorf("sync target connection: %w", err)
+	}
 	hc, err := pc.Hijack()
 	if err != nil {
 		pc.Close(context.Background())
