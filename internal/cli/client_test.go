@@ -33,7 +33,7 @@ func runCLI(tb testing.TB, env map[string]string, args ...string) (stdout, stder
 	root := &cobra.Command{Use: "gatehouse", SilenceErrors: true, SilenceUsage: true}
 	o := &clientOptions{getenv: func(k string) string { return env[k] }}
 	o.register(root)
-	root.AddCommand(newSessionsCmd(o), newAuditCmd(o), newTokensCmd(o), newConnectorsCmd(o), newTokenCmd(o))
+	root.AddCommand(newSessionsCmd(o), newReviewsCmd(o), newAuditCmd(o), newTokensCmd(o), newConnectorsCmd(o), newTokenCmd(o))
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)

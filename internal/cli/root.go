@@ -61,6 +61,7 @@ func newRootCmd() *cobra.Command {
 		newTokenCmd(o),
 		newTokensCmd(o),
 		newSessionsCmd(o),
+		newReviewsCmd(o),
 		newAuditCmd(o),
 		newConnectorsCmd(o),
 		newPolicyCmd(),

@@ -266,13 +266,9 @@ func (g *Gateway) startEmbedded(ctx context.Context) error {
 }
 
 func (g *Gateway) startTunnel(ctx context.Context) error {
-	cert, err := g.serverCert()
-	if err != nil {
-		return err
-	}
 	g.tun = &tunnel.Server{
 		CA:   g.ca,
-		Cert: cert,
+		Cert: g.tlsConf.Certificates[0],
 		Join: g.consumeJoinToken,
 		Enrolled: func(ctx context.Context, name, serial string) error {
 			return g.store.UpsertConnector(ctx, &store.Connector{Name: name, CertSerial: serial, JoinedAt: time.Now().UTC()})
