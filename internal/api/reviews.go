@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/review"
@@ -19,7 +20,7 @@ type ReviewInfo struct {
 	store.Review
 	AccessFor string `json:"access_for,omitempty"`
 	// CanVote is true when the caller may approve or reject the review
-	// now: it is pending, the caller did not request it, is an approver or
+	// now: it is pending and not past ExpiresAt, the caller did not request it, is an approver or
 	// an admin, and has not voted yet.
 	CanVote bool `json:"can_vote"`
 }
@@ -44,7 +45,8 @@ func reviewInfo(r *store.Review, p *auth.Principal) ReviewInfo {
 	if r.AccessFor > 0 {
 		ri.AccessFor = r.AccessFor.String()
 	}
-	ri.CanVote = r.Status == store.ReviewPending && p.Identity != r.Requester && review.MayApprove(p, r)
+	ri.CanVote = r.Status == store.ReviewPending && time.Now().Before(r.ExpiresAt) &&
+		p.Identity != r.Requester && review.MayApprove(p, r)
 	for _, v := range r.Votes {
 		if v.Identity == p.Identity {
 			ri.CanVote = false
