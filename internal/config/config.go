@@ -599,11 +599,6 @@ func (p *Policy) validate(field string) error {
 	if p.MaxSession < 0 {
 		return fieldErr(field+".max_session", p.MaxSession.String(), "must not be negative")
 	}
-	for j, r := range p.Rules {
-		if r.Action == policy.ActionReview {
-			return fieldErr(fmt.Sprintf("%s.rules[%d].action", field, j), r.Action, "statement reviews are not supported by this version of gatehouse yet")
-		}
-	}
 	if _, err := policy.CompileRules(p.Rules); err != nil {
 		var re *policy.RuleError
 		if errors.As(err, &re) {

@@ -76,7 +76,7 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"duplicate connection", "connections:\n  - name: a\n  - name: a\n", "connections[1].name"},
 		{"bad subject", "policies:\n  - name: p\n    subjects: [team:x]\n    connections: ['*']\n", "policies[0].subjects[0]"},
 		{"bad access", "policies:\n  - name: p\n    subjects: ['*']\n    connections: ['*']\n    access: maybe\n", "policies[0].access"},
-		{"review rules refused until supported", "policies:\n  - name: p\n    subjects: ['*']\n    connections: ['*']\n    rules:\n      - match: {statement: [drop]}\n        action: review\n        approvers: [group:dba]\n", "policies[0].rules[0].action"},
+		{"review rule without approvers", "policies:\n  - name: p\n    subjects: ['*']\n    connections: ['*']\n    rules:\n      - match: {statement: [drop]}\n        action: review\n", "policies[0].rules[0].approvers"},
 		{"bad rule regex", "policies:\n  - name: p\n    subjects: ['*']\n    connections: ['*']\n    rules:\n      - match: {regex: '('}\n        action: deny\n", "policies[0].rules[0].match.regex"},
 		{"unknown rule key", "policies:\n  - name: p\n    subjects: ['*']\n    connections: ['*']\n    rules:\n      - match: {statment: [drop]}\n        action: deny\n", "policies[0].rules[0].match.statment"},
 		{"masking refused until supported", "masking:\n  pii: {detect: [email]}\n", "masking"},

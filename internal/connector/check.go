@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/review"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlclass"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // checker decides each statement of one session by its policy's rules.
@@ -17,6 +20,11 @@ type checker struct {
 	policy string
 	rules  *policy.RuleSet
 	cache  *sqlclass.Cache
+	// req is the session's request: who asks, through which connection.
+	req *Request
+	// hold creates a review and waits for its decision; nil means reviews
+	// cannot be held here, and statements that need one are blocked.
+	hold HoldFunc
 	// prepared maps SQL-level PREPARE names to what they hold, so that a
 	// later EXECUTE is decided by the statement it runs.
 	prepared map[string][]policy.Statement
@@ -26,7 +34,7 @@ type checker struct {
 // PREPARE where we could see it; under strict rules it is denied.
 var errUnknownPrepared = fmt.Errorf("execute of a statement prepared outside gatehouse's view")
 
-func (c *checker) check(_ context.Context, s *postgres.Statement, _ func(string) error) *postgres.Denial {
+func (c *checker) check(ctx context.Context, s *postgres.Statement, notice func(string) error) *postgres.Denial {
 	q := c.query(s)
 	v := c.rules.Decide(q)
 	s.Decision = v.Action
@@ -38,8 +46,12 @@ func (c *checker) check(_ context.Context, s *postgres.Statement, _ func(string)
 	switch v.Action {
 	case policy.ActionAllow, policy.ActionLog:
 		return nil
+	case policy.ActionReview:
+		if c.hold != nil {
+			return c.review(ctx, s, &v, notice)
+		}
 	}
-	// Deny, and any action this version cannot carry out, blocks.
+	// Deny, and any action this connector cannot carry out, blocks.
 	msg := "gatehouse: blocked by policy " + c.policy
 	if v.Reason != "" {
 		msg += ": " + v.Reason
@@ -94,4 +106,60 @@ func PolicyStatement(st *sqlclass.Statement) policy.Statement {
 		ps.Tables[i] = policy.Table{Schema: t.Schema, Name: t.Name, Write: t.Write}
 	}
 	return ps
+}
+
+// HoldFunc creates review r, calls created with it once it exists (so the
+// client can be told its ID), and waits until it is decided or ctx ends.
+type HoldFunc func(ctx context.Context, r *store.Review, created func(*store.Review)) (*store.Review, error)
+
+// review holds s for approval and turns the decision into a verdict.
+func (c *checker) review(ctx context.Context, s *postgres.Statement, v *policy.Verdict, notice func(string) error) *postgres.Denial {
+	params := make([][]byte, len(s.Params))
+	for i, p := range s.Params {
+		if !p.Null {
+			params[i] = append([]byte{}, p.Data...)
+		}
+	}
+	r := &store.Review{
+		Kind:            store.ReviewStatement,
+		Requester:       c.req.Identity,
+		RequesterGroups: c.req.Groups,
+		Connection:      c.req.Connection,
+		Session:         c.req.Session,
+		Policy:          c.policy,
+		Rule:            s.Rule,
+		Statement:       s.Text,
+		StatementHash:   review.StatementHash(s.Text, params),
+		Reason:          v.Reason,
+		Approvers:       v.Approvers,
+		MinApprovals:    v.MinApprovals,
+		ExpiresAt:       time.Now().Add(v.Timeout),
+	}
+	decided, err := c.hold(ctx, r, func(r *store.Review) {
+		_ = notice(fmt.Sprintf("gatehouse: held for approval, review %s; approve with: gatehouse reviews approve %s", r.ID, r.ID))
+	})
+	if err != nil {
+		return &postgres.Denial{Code: "57014", Message: "gatehouse: the statement could not be held for approval"}
+	}
+	s.Reason = "review " + decided.ID + " " + decided.Status
+	switch decided.Status {
+	case store.ReviewApproved:
+		s.Decision = policy.ActionAllow
+		return nil
+	case store.ReviewRejected:
+		msg := fmt.Sprintf("gatehouse: review %s rejected", decided.ID)
+		for _, vote := range decided.Votes {
+			if !vote.Approve {
+				msg += " by " + vote.Identity
+				if vote.Reason != "" {
+					msg += ": " + vote.Reason
+				}
+				break
+			}
+		}
+		s.Decision = policy.ActionDeny
+		return &postgres.Denial{Code: "42501", Message: msg}
+	}
+	s.Decision = policy.ActionDeny
+	return &postgres.Denial{Code: "57014", Message: fmt.Sprintf("gatehouse: review %s timed out", decided.ID)}
 }

@@ -70,6 +70,9 @@ type Connector struct {
 	// Classifier classifies statements for rule checks; shared by every
 	// session, it caches by statement text. Nil means a new one on first use.
 	Classifier *sqlclass.Cache
+	// Hold holds a statement for review; nil blocks statements whose rule
+	// asks for a review.
+	Hold HoldFunc
 
 	mu    sync.Mutex
 	live  map[string]*Session
@@ -106,7 +109,7 @@ func (c *Connector) Open(ctx context.Context, req *Request) (*Session, error) {
 			return nil, &postgres.Error{Severity: "FATAL", Code: "42501",
 				Message: fmt.Sprintf("gatehouse: policy %s cannot be enforced by connector %s", req.Policy, c.Name)}
 		}
-		chk = &checker{policy: req.Policy, rules: rs, cache: c.classifier()}
+		chk = &checker{policy: req.Policy, rules: rs, cache: c.classifier(), req: req, hold: c.Hold}
 	}
 	up, err := postgres.Dial(ctx, target, req.Params)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/review"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/tunnel"
@@ -50,6 +51,7 @@ type Gateway struct {
 
 	store    store.Store
 	issuer   *auth.Issuer
+	reviews  *review.Service
 	key      ed25519.PrivateKey
 	ca       *pki.CA
 	tlsConf  *tls.Config
@@ -134,6 +136,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	}
 	g.store = db
 	g.issuer = &auth.Issuer{Store: db}
+	g.reviews = &review.Service{Store: db, Logger: g.Logger.With("component", "review")}
 	if err := g.ensureAdminToken(ctx); err != nil {
 		return err
 	}
@@ -254,6 +257,7 @@ func (g *Gateway) startEmbedded(ctx context.Context) error {
 		Connections: connector.Served(g.Config, config.EmbeddedConnector),
 		Spool:       sp,
 		Logger:      g.Logger.With("connector", config.EmbeddedConnector),
+		Hold:        g.hold,
 	}
 	g.wg.Add(1)
 	go func() {
@@ -351,6 +355,7 @@ func (g *Gateway) startAPI(ctx context.Context) error {
 			return s.Signature, nil
 		},
 		PublicKey: g.PublicKey(),
+		Reviews:   g.reviews,
 		Logger:    g.Logger.With("component", "api"),
 	}
 	ln, err := net.Listen("tcp", addr)

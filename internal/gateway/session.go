@@ -286,3 +286,15 @@ func (g *Gateway) consumeJoinToken(ctx context.Context, secret []byte) (string, 
 	}
 	return jt.Connector, nil
 }
+
+// hold creates a statement review for the embedded connector and waits for
+// its decision.
+func (g *Gateway) hold(ctx context.Context, r *store.Review, created func(*store.Review)) (*store.Review, error) {
+	r, err := g.reviews.Create(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	g.Logger.Info("statement held for review", "review", r.ID, logSession, r.Session, logIdentity, r.Requester)
+	created(r)
+	return g.reviews.Wait(ctx, r.ID)
+}

@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
+)
+
+var reviewIDRE = regexp.MustCompile(`review (r_[0-9a-f]+); approve with: gatehouse reviews approve (r_[0-9a-f]+)`)
+
+// heldExec runs sql on a session whose statements need review and returns
+// the review ID from the notice as soon as it arrives, and a channel with
+// the statement's outcome.
+func heldExec(t *testing.T, h *gw, token, app, sql string) (string, <-chan error) {
+	t.Helper()
+	notices := make(chan string, 4)
+	cc := h.pgxConfig(t, connName, token, app)
+	cc.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { notices <- n.Message }
+	c := connect(t, cc)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Exec(context.Background(), sql, pgx.QueryExecModeSimpleProtocol)
+		done <- err
+	}()
+	select {
+	case msg := <-notices:
+		m := reviewIDRE.FindStringSubmatch(msg)
+		if m == nil || m[1] != m[2] {
+			t.Fatalf("notice %q does not name the review and how to approve it", msg)
+		}
+		return m[1], done
+	case err := <-done:
+		t.Fatalf("statement finished without being held: %v", err)
+	case <-time.After(waitLimit):
+		t.Fatal("no hold notice")
+	}
+	return "", nil
+}
+
+func wait(t *testing.T, done <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(waitLimit):
+		t.Fatal("held statement never finished")
+		return nil
+	}
+}
+
+// TestUpStatementReview holds a statement for approval inline on the
+// client's own protocol: a second identity approves it from the CLI while
+// the client waits, the requester cannot approve their own, a rejection
+// names the approver, and an unanswered review times out.
+func TestUpStatementReview(t *testing.T) {
+	t.Parallel()
+	h := startUp(t, func(cfg *config.Config) {
+		cfg.Policies[0].Rules = []policy.Rule{
+			{Match: policy.Match{Statement: []string{"insert"}, Table: []string{"slow"}}, Action: "review", Approvers: []string{"group:dba"}, Timeout: 2 * time.Second},
+			{Match: policy.Match{Statement: []string{"insert", "delete"}}, Action: "review", Approvers: []string{"group:dba"}, Timeout: time.Minute},
+		}
+	})
+	ctx := ctxT(t)
+	setup := connect(t, h.pgxConfig(t, connName, h.ciToken(t), "setup"))
+	if _, err := setup.Exec(ctx, "CREATE TABLE held (id int); CREATE TABLE slow (id int)", pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	requester := h.token(t, "ci-bot", "ci", "dba") // in the approver group, still may not approve its own
+	approver := h.token(t, "dba-1", "dba")
+
+	t.Run("approved by another identity", func(t *testing.T) {
+		id, done := heldExec(t, h, requester, "approve", "INSERT INTO held VALUES (1)")
+		if res := h.runCLI(t, requester, "reviews", "approve", id); res.Code == 0 || !strings.Contains(res.Stderr, "another approver") {
+			t.Errorf("self-approval: exit %d, stderr %q; want a refusal", res.Code, res.Stderr)
+		}
+		if res := h.runCLI(t, approver, "reviews", "approve", id, "--reason", "looks fine"); res.Code != 0 {
+			t.Fatalf("approve: exit %d: %s%s", res.Code, res.Stdout, res.Stderr)
+		}
+		if err := wait(t, done); err != nil {
+			t.Fatalf("approved statement: %v", err)
+		}
+		var n int
+		if err := setup.QueryRow(ctx, "SELECT count(*) FROM held").Scan(&n); err != nil || n != 1 {
+			t.Errorf("after approval: %d rows, %v; want 1", n, err)
+		}
+	})
+	t.Run("rejected", func(t *testing.T) {
+		id, done := heldExec(t, h, requester, "reject", "DELETE FROM held")
+		if res := h.runCLI(t, approver, "reviews", "reject", id, "--reason", "not today"); res.Code != 0 {
+			t.Fatalf("reject: exit %d: %s%s", res.Code, res.Stdout, res.Stderr)
+		}
+		err := wait(t, done)
+		var pe *pgconn.PgError
+		want := "gatehouse: review " + id + " rejected by dba-1: not today"
+		if !errors.As(err, &pe) || pe.Code != "42501" || pe.Message != want {
+			t.Fatalf("got %v, want 42501 %q", err, want)
+		}
+	})
+	t.Run("timed out", func(t *testing.T) {
+		id, done := heldExec(t, h, requester, "timeout", "INSERT INTO slow VALUES (1)")
+		err := wait(t, done)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "57014" || pe.Message != "gatehouse: review "+id+" timed out" {
+			t.Fatalf("got %v, want 57014 naming %s", err, id)
+		}
+	})
+	var n int
+	if err := setup.QueryRow(ctx, "SELECT (SELECT count(*) FROM held) + (SELECT count(*) FROM slow)").Scan(&n); err != nil || n != 1 {
+		t.Errorf("rows after all reviews: %d, %v; want only the approved insert", n, err)
+	}
+}
