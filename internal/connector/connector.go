@@ -25,6 +25,7 @@ const (
 	KindPostgres = "postgres"
 	KindCancel   = "cancel"
 	KindEvents   = "events"
+	KindReview   = "review"
 )
 
 // Request opens a session (or cancels one). It carries what the gateway

@@ -83,6 +83,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Accept:    c.ServeStream,
 		Logger:    log,
 	}
+	c.Hold = remoteHold(client.Open)
 	log.Info("connector starting", "name", cc.Name, "gateway", cc.Gateway, "connections", len(conns))
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return client.Run(gctx) })

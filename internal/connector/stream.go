@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/tunnel"
 )
 
@@ -55,9 +56,11 @@ func (c *Connector) servePostgres(ctx context.Context, stream net.Conn, req *Req
 	}
 }
 
-// eventsHeader opens an event-shipping stream.
-type eventsHeader struct {
-	Kind string `json:"kind"`
+// upHeader opens a stream from the connector to the gateway: event
+// shipping (KindEvents) or a statement held for review (KindReview).
+type upHeader struct {
+	Kind   string        `json:"kind"`
+	Review *store.Review `json:"review,omitempty"`
 }
 
 // EventsAck acknowledges one batch of shipped events.
@@ -82,7 +85,7 @@ func (sh *shipper) send(ctx context.Context, evs []recording.Event) error {
 		if err != nil {
 			return err
 		}
-		if err := tunnel.WriteFrame(st, eventsHeader{Kind: KindEvents}); err != nil {
+		if err := tunnel.WriteFrame(st, upHeader{Kind: KindEvents}); err != nil {
 			st.Close()
 			return fmt.Errorf("open event stream: %w", err)
 		}
@@ -130,18 +133,60 @@ func (sh *shipper) roundTrip(batch []recording.Event) error {
 	return nil
 }
 
-// ServeEvents is the gateway's side of an event-shipping stream: it reads
-// batches, hands them to ingest, and acknowledges each. It closes stream.
-func ServeEvents(ctx context.Context, stream net.Conn, ingest func(context.Context, []recording.Event) error) error {
+// GatewayStreams is the gateway's side of the streams a connector opens.
+type GatewayStreams struct {
+	// Ingest stores a batch of shipped events.
+	Ingest func(context.Context, []recording.Event) error
+	// Hold creates a review and waits for its decision, as Connector.Hold.
+	Hold HoldFunc
+}
+
+// Serve serves one stream a connector opened. It closes stream.
+func (g *GatewayStreams) Serve(ctx context.Context, stream net.Conn) error {
 	defer stream.Close()
 	br := bufio.NewReader(stream)
-	var h eventsHeader
+	var h upHeader
 	if err := tunnel.ReadFrame(br, &h); err != nil {
 		return fmt.Errorf("read stream header: %w", err)
 	}
-	if h.Kind != KindEvents {
-		return fmt.Errorf("unexpected stream kind %q", h.Kind)
+	switch h.Kind {
+	case KindEvents:
+		return g.events(ctx, br, stream)
+	case KindReview:
+		if h.Review == nil {
+			return errors.New("review stream without a review")
+		}
+		return g.review(ctx, br, stream, h.Review)
 	}
+	return fmt.Errorf("unexpected stream kind %q", h.Kind)
+}
+
+// review creates the review, answers with it, then with its decision. The
+// connector closing the stream (its session ended) ends the wait.
+func (g *GatewayStreams) review(ctx context.Context, br *bufio.Reader, stream net.Conn, r *store.Review) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		_, _ = br.ReadByte() // the connector sends nothing more: any return means it went away
+		cancel()
+	}()
+	var werr error
+	decided, err := g.Hold(ctx, r, func(created *store.Review) {
+		werr = tunnel.WriteFrame(stream, created)
+		if werr != nil {
+			cancel()
+		}
+	})
+	if werr != nil {
+		return fmt.Errorf("answer review: %w", werr)
+	}
+	if err != nil {
+		return fmt.Errorf("hold for review: %w", err)
+	}
+	return tunnel.WriteFrame(stream, decided)
+}
+
+func (g *GatewayStreams) events(ctx context.Context, br *bufio.Reader, stream net.Conn) error {
 	for {
 		var batch []recording.Event
 		if err := tunnel.ReadFrame(br, &batch); err != nil {
@@ -151,7 +196,7 @@ func ServeEvents(ctx context.Context, stream net.Conn, ingest func(context.Conte
 			return fmt.Errorf("read event batch: %w", err)
 		}
 		ack := EventsAck{Count: len(batch)}
-		if err := ingest(ctx, batch); err != nil {
+		if err := g.Ingest(ctx, batch); err != nil {
 			ack = EventsAck{Error: "store unavailable"}
 			_ = tunnel.WriteFrame(stream, &ack)
 			return fmt.Errorf("ingest events: %w", err)
@@ -159,5 +204,33 @@ func ServeEvents(ctx context.Context, stream net.Conn, ingest func(context.Conte
 		if err := tunnel.WriteFrame(stream, &ack); err != nil {
 			return fmt.Errorf("ack events: %w", err)
 		}
+	}
+}
+
+// remoteHold holds a statement for review through the gateway, over a
+// stream of its own.
+func remoteHold(open func(context.Context) (net.Conn, error)) HoldFunc {
+	return func(ctx context.Context, r *store.Review, created func(*store.Review)) (*store.Review, error) {
+		st, err := open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		stop := context.AfterFunc(ctx, func() { st.Close() })
+		defer stop()
+		if err := tunnel.WriteFrame(st, upHeader{Kind: KindReview, Review: r}); err != nil {
+			return nil, fmt.Errorf("send review: %w", err)
+		}
+		br := bufio.NewReader(st)
+		var got store.Review
+		if err := tunnel.ReadFrame(br, &got); err != nil {
+			return nil, fmt.Errorf("read created review: %w", err)
+		}
+		created(&got)
+		var decided store.Review
+		if err := tunnel.ReadFrame(br, &decided); err != nil {
+			return nil, fmt.Errorf("read review decision: %w", err)
+		}
+		return &decided, nil
 	}
 }

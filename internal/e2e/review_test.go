@@ -118,3 +118,32 @@ func TestUpStatementReview(t *testing.T) {
 		t.Errorf("rows after all reviews: %d, %v; want only the approved insert", n, err)
 	}
 }
+
+// TestSplitStatementReview holds a statement at a connector in split mode:
+// the review is created at the gateway over the tunnel and its decision
+// travels back to the connector holding the statement.
+func TestSplitStatementReview(t *testing.T) {
+	t.Parallel()
+	db := pg.CreateDatabase(t)
+	s := startSplit(t, db, []config.Connection{targetConn(connName, db)}, func(cfg *config.Config) {
+		cfg.Policies[0].Rules = []policy.Rule{
+			{Match: policy.Match{Statement: []string{"insert"}}, Action: "review", Approvers: []string{"group:dba"}, Timeout: time.Minute},
+		}
+	})
+	ctx := ctxT(t)
+	setup := connect(t, s.pgxConfig(t, connName, s.ciToken(t), "setup"))
+	if _, err := setup.Exec(ctx, "CREATE TABLE held (id int)", pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	id, done := heldExec(t, s.gw, s.ciToken(t), "split-review", "INSERT INTO held VALUES (1)")
+	if res := s.runCLI(t, s.token(t, "dba-1", "dba"), "reviews", "approve", id); res.Code != 0 {
+		t.Fatalf("approve: exit %d: %s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	if err := wait(t, done); err != nil {
+		t.Fatalf("approved statement through the connector: %v", err)
+	}
+	var n int
+	if err := setup.QueryRow(ctx, "SELECT count(*) FROM held").Scan(&n); err != nil || n != 1 {
+		t.Errorf("after approval: %d rows, %v; want 1", n, err)
+	}
+}

@@ -278,8 +278,9 @@ func (g *Gateway) startTunnel(ctx context.Context) error {
 			return g.store.UpsertConnector(ctx, &store.Connector{Name: name, CertSerial: serial, JoinedAt: time.Now().UTC()})
 		},
 		Accept: func(ctx context.Context, name string, stream net.Conn) {
-			if err := connector.ServeEvents(ctx, stream, g.ingest); err != nil && ctx.Err() == nil {
-				g.Logger.Warn("event stream ended", "connector", name, "err", err)
+			gs := connector.GatewayStreams{Ingest: g.ingest, Hold: g.hold}
+			if err := gs.Serve(ctx, stream); err != nil && ctx.Err() == nil {
+				g.Logger.Warn("connector stream ended", "connector", name, "err", err)
 			}
 		},
 		Status: func(name string, online bool) {
