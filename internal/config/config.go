@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,11 +34,25 @@ type Config struct {
 	Connector   Connector    `yaml:"connector"`
 	Connections []Connection `yaml:"connections"`
 	Policies    []Policy     `yaml:"policies"`
-	// Masking and Notify are reserved for later versions; a non-empty value
-	// is refused rather than silently ignored.
+	// Masking is reserved for a later version; a non-empty value is
+	// refused rather than silently ignored.
 	Masking yaml.Node `yaml:"masking"`
-	Notify  yaml.Node `yaml:"notify"`
+	Notify  Notify    `yaml:"notify"`
 }
+
+// Notify configures where events are sent.
+type Notify struct {
+	Webhooks []Webhook `yaml:"webhooks"`
+}
+
+// Webhook is a receiver of events, by name; no events means all.
+type Webhook struct {
+	URL    Secret   `yaml:"url"` // webhook URLs often carry a secret path
+	Events []string `yaml:"events"`
+}
+
+// NotifyEvents are the event names webhooks can ask for.
+var NotifyEvents = []string{"review.created", "review.approved", "review.rejected", "review.expired", "session.blocked"}
 
 // Log configures the process log.
 type Log struct {
@@ -457,9 +473,21 @@ func (c *Config) Validate() error {
 	for _, r := range []struct {
 		field string
 		n     yaml.Node
-	}{{"auth.oidc", c.Auth.OIDC}, {"auth.saml", c.Auth.SAML}, {"auth.workloads", c.Auth.Workloads}, {"masking", c.Masking}, {"notify", c.Notify}} {
+	}{{"auth.oidc", c.Auth.OIDC}, {"auth.saml", c.Auth.SAML}, {"auth.workloads", c.Auth.Workloads}, {"masking", c.Masking}} {
 		if nodeSet(r.n) {
 			return fieldErr(r.field, "", "not supported by this version of gatehouse")
+		}
+	}
+	for i, w := range c.Notify.Webhooks {
+		field := fmt.Sprintf("notify.webhooks[%d]", i)
+		u, err := url.Parse(string(w.URL))
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fieldErr(field+".url", "", "must be an http or https URL")
+		}
+		for j, e := range w.Events {
+			if !slices.Contains(NotifyEvents, e) {
+				return fieldErr(fmt.Sprintf("%s.events[%d]", field, j), e, "must be one of %s", strings.Join(NotifyEvents, ", "))
+			}
 		}
 	}
 	if c.Connector.JoinToken != "" && c.Connector.JoinTokenFile != "" {

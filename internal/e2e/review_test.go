@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/notify"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 )
 
@@ -63,7 +67,17 @@ func wait(t *testing.T, done <-chan error) error {
 // names the approver, and an unanswered review times out.
 func TestUpStatementReview(t *testing.T) {
 	t.Parallel()
+	hooked := make(chan notify.Event, 16)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var e notify.Event
+		if err := json.NewDecoder(r.Body).Decode(&e); err == nil {
+			hooked <- e
+		}
+	}))
+	defer hook.Close()
 	h := startUp(t, func(cfg *config.Config) {
+		cfg.Gateway.PublicURL = "https://gatehouse.example.com"
+		cfg.Notify.Webhooks = []config.Webhook{{URL: config.Secret(hook.URL + "/secret-path"), Events: []string{"review.created"}}}
 		cfg.Policies[0].Rules = []policy.Rule{
 			{Match: policy.Match{Statement: []string{"insert"}, Table: []string{"slow"}}, Action: "review", Approvers: []string{"group:dba"}, Timeout: 2 * time.Second},
 			{Match: policy.Match{Statement: []string{"insert", "delete"}}, Action: "review", Approvers: []string{"group:dba"}, Timeout: time.Minute},
@@ -87,6 +101,14 @@ func TestUpStatementReview(t *testing.T) {
 		}
 		if err := wait(t, done); err != nil {
 			t.Fatalf("approved statement: %v", err)
+		}
+		select {
+		case e := <-hooked:
+			if e.Event != "review.created" || !strings.Contains(e.Text, "gatehouse reviews approve "+id) || e.URL != "https://gatehouse.example.com/reviews/"+id {
+				t.Errorf("webhook got %+v, want review.created for %s with its link", e, id)
+			}
+		case <-time.After(waitLimit):
+			t.Error("no webhook for the review")
 		}
 		var n int
 		if err := setup.QueryRow(ctx, "SELECT count(*) FROM held").Scan(&n); err != nil || n != 1 {

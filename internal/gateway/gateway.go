@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/connector"
+	"github.com/gatehouse-dev/gatehouse/internal/notify"
 	"github.com/gatehouse-dev/gatehouse/internal/pki"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
@@ -52,6 +53,7 @@ type Gateway struct {
 	store    store.Store
 	issuer   *auth.Issuer
 	reviews  *review.Service
+	notifier *notify.Notifier
 	key      ed25519.PrivateKey
 	ca       *pki.CA
 	tlsConf  *tls.Config
@@ -137,6 +139,14 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.store = db
 	g.issuer = &auth.Issuer{Store: db}
 	g.reviews = &review.Service{Store: db, Logger: g.Logger.With("component", "review")}
+	if hooks := cfg.Notify.Webhooks; len(hooks) > 0 {
+		wh := make([]notify.Webhook, len(hooks))
+		for i, h := range hooks {
+			wh[i] = notify.Webhook{URL: string(h.URL), Events: h.Events}
+		}
+		g.notifier = notify.New(wh, nil, g.Logger.With("component", "notify"))
+		g.reviews.Notify = g.notifyReview
+	}
 	if err := g.ensureAdminToken(ctx); err != nil {
 		return err
 	}
@@ -421,6 +431,9 @@ func (g *Gateway) Close(ctx context.Context) error {
 			}
 		}
 		g.wg.Wait()
+		if g.notifier != nil {
+			g.notifier.Close()
+		}
 		if g.spool != nil {
 			if err := g.spool.Close(); err != nil {
 				g.closeErr = errors.Join(g.closeErr, err)

@@ -15,9 +15,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/connector"
+	"github.com/gatehouse-dev/gatehouse/internal/notify"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/review"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/tunnel"
 )
@@ -297,4 +299,20 @@ func (g *Gateway) hold(ctx context.Context, r *store.Review, created func(*store
 	g.Logger.Info("statement held for review", "review", r.ID, logSession, r.Session, logIdentity, r.Requester)
 	created(r)
 	return g.reviews.Wait(ctx, r.ID)
+}
+
+// notifyReview tells the webhooks about a review's state change.
+func (g *Gateway) notifyReview(_ context.Context, r *store.Review, event string) {
+	var text string
+	switch event {
+	case review.EventCreated:
+		text = fmt.Sprintf("gatehouse: %s asks to run a statement on %s (policy %s); approve with: gatehouse reviews approve %s", r.Requester, r.Connection, r.Policy, r.ID)
+	default:
+		text = fmt.Sprintf("gatehouse: review %s for %s on %s is %s", r.ID, r.Requester, r.Connection, r.Status)
+	}
+	e := notify.Event{Event: event, Text: text, Data: r}
+	if u := strings.TrimRight(g.Config.Gateway.PublicURL, "/"); u != "" {
+		e.URL = u + "/reviews/" + r.ID
+	}
+	g.notifier.Send(e)
 }
