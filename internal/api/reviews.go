@@ -192,3 +192,41 @@ func reviewError(id string, err error) error {
 	}
 	return fmt.Errorf("vote on review %s: %w", id, err)
 }
+
+// AccessRequest asks for time-bound access to a connection whose policy
+// says access: review.
+type AccessRequest struct {
+	Connection string `json:"connection"`
+	For        string `json:"for"` // a duration, e.g. "1h"
+	Reason     string `json:"reason"`
+}
+
+func (s *Server) requestAccess(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	if s.RequestAccess == nil {
+		return errNotImplemented
+	}
+	var req AccessRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	d, err := time.ParseDuration(req.For)
+	if err != nil || d <= 0 {
+		return badRequest(`"for" must be a positive duration such as "1h"`)
+	}
+	if req.Connection == "" || len(req.Reason) > 1000 {
+		return badRequest("a request needs a connection and a reason of at most 1000 characters")
+	}
+	rv, err := s.RequestAccess(r.Context(), p, req.Connection, d, req.Reason)
+	if err != nil {
+		var he *httpError
+		if errors.As(err, &he) {
+			return he
+		}
+		return reviewError("", err)
+	}
+	writeJSON(w, http.StatusCreated, reviewInfo(rv, p))
+	return nil
+}
+
+// AccessError is a refusal of an access request that the client may see.
+func AccessError(msg string) error { return &httpError{http.StatusForbidden, msg} }

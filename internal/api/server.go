@@ -47,6 +47,9 @@ type Server struct {
 	// Reviews runs the approval workflow behind /api/v1/reviews; nil
 	// makes those routes answer 501.
 	Reviews *review.Service
+	// RequestAccess creates an access review for p on a connection whose
+	// policy says access: review. Errors from AccessError are shown as-is.
+	RequestAccess func(ctx context.Context, p *auth.Principal, connection string, d time.Duration, reason string) (*store.Review, error)
 	// PublicKey verifies session signatures.
 	PublicKey ed25519.PublicKey
 	// Logger receives internal errors; nil discards them.
@@ -69,6 +72,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/sessions/{id}/events", s.authed(s.listEvents))
 	mux.Handle("GET /api/v1/sessions/{id}/verify", s.authed(s.verifySession))
 	mux.Handle("GET /api/v1/reviews", s.authed(s.listReviews))
+	mux.Handle("POST /api/v1/requests", s.authed(s.requestAccess))
 	mux.Handle("GET /api/v1/reviews/{id}", s.authed(s.getReview))
 	mux.Handle("POST /api/v1/reviews/{id}/approve", s.authed(s.approveReview))
 	mux.Handle("POST /api/v1/reviews/{id}/reject", s.authed(s.rejectReview))

@@ -65,6 +65,7 @@ func newRootCmd() *cobra.Command {
 		newAuditCmd(o),
 		newConnectorsCmd(o),
 		newPolicyCmd(),
+		newRequestCmd(o),
 	)
 	return root
 }

@@ -140,6 +140,10 @@ type Policy struct {
 	MaxSession  time.Duration `yaml:"max_session"`
 	// Rules decide each statement, in order; the first match wins.
 	Rules []policy.Rule `yaml:"rules"`
+	// Approvers and MinApprovals decide access requests when Access is
+	// "review".
+	Approvers    []string `yaml:"approvers"`
+	MinApprovals int      `yaml:"min_approvals"`
 	// Masking is reserved for masking profiles; a non-empty value is
 	// refused so that nothing is silently left unmasked.
 	Masking yaml.Node `yaml:"masking"`
@@ -151,7 +155,8 @@ func (c *Config) PolicySet() *policy.Set {
 	out := make([]policy.Policy, len(c.Policies))
 	for i, p := range c.Policies {
 		out[i] = policy.Policy{Name: p.Name, Subjects: p.Subjects, Connections: p.Connections,
-			Access: p.Access, MaxSession: p.MaxSession, Rules: p.Rules}
+			Access: p.Access, MaxSession: p.MaxSession, Rules: p.Rules,
+			Approvers: p.Approvers, MinApprovals: p.MinApprovals}
 	}
 	return policy.NewSet(out)
 }
@@ -620,7 +625,17 @@ func (p *Policy) validate(field string) error {
 	switch p.Access {
 	case AccessAllow, AccessDeny:
 	case AccessReview:
-		return fieldErr(field+".access", p.Access, "access reviews are not supported by this version of gatehouse")
+		if len(p.Approvers) == 0 {
+			return fieldErr(field+".approvers", "", "a policy with access: review needs approvers")
+		}
+		for j, a := range p.Approvers {
+			if err := validSubject(a); err != nil || a == "*" {
+				return fieldErr(fmt.Sprintf("%s.approvers[%d]", field, j), a, "must be group:NAME or identity:NAME")
+			}
+		}
+		if p.MinApprovals < 0 {
+			return fieldErr(field+".min_approvals", "", "must not be negative")
+		}
 	default:
 		return fieldErr(field+".access", p.Access, "must be allow, review or deny")
 	}

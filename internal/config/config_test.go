@@ -79,6 +79,7 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"review rule without approvers", "policies:\n  - name: p\n    subjects: ['*']\n    connections: ['*']\n    rules:\n      - match: {statement: [drop]}\n        action: review\n", "policies[0].rules[0].approvers"},
 		{"bad rule regex", "policies:\n  - name: p\n    subjects: ['*']\n    connections: ['*']\n    rules:\n      - match: {regex: '('}\n        action: deny\n", "policies[0].rules[0].match.regex"},
 		{"unknown rule key", "policies:\n  - name: p\n    subjects: ['*']\n    connections: ['*']\n    rules:\n      - match: {statment: [drop]}\n        action: deny\n", "policies[0].rules[0].match.statment"},
+		{"access review without approvers", "policies:\n  - name: p\n    subjects: ['*']\n    connections: ['*']\n    access: review\n", "policies[0].approvers"},
 		{"bad webhook url", "notify:\n  webhooks:\n    - url: ftp://x\n", "notify.webhooks[0].url"},
 		{"unknown webhook event", "notify:\n  webhooks:\n    - url: https://h/x\n      events: [review.creatd]\n", "notify.webhooks[0].events[0]"},
 		{"masking refused until supported", "masking:\n  pii: {detect: [email]}\n", "masking"},

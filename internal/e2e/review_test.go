@@ -169,3 +169,51 @@ func TestSplitStatementReview(t *testing.T) {
 		t.Errorf("after approval: %d rows, %v; want 1", n, err)
 	}
 }
+
+var requestIDRE = regexp.MustCompile(`review (r_[0-9a-f]+)`)
+
+// TestUpAccessReview: a policy with access: review refuses sessions until
+// an access request is approved by someone else; then sessions work until
+// the grant ends, and a live session ends with it.
+func TestUpAccessReview(t *testing.T) {
+	t.Parallel()
+	h := startUp(t, func(cfg *config.Config) {
+		cfg.Policies[0].Access = config.AccessReview
+		cfg.Policies[0].Approvers = []string{"group:dba"}
+	})
+	tok := h.ciToken(t)
+	ctx := ctxT(t)
+	if _, err := pgx.ConnectConfig(ctx, h.pgxConfig(t, connName, tok, "before")); err == nil || !strings.Contains(err.Error(), "needs an approved access request") {
+		t.Fatalf("before any request: got %v, want a refusal that says how to request access", err)
+	}
+	res := h.runCLI(t, tok, "request", connName, "--for", "3s", "--reason", "incident 42")
+	m := requestIDRE.FindStringSubmatch(res.Stdout)
+	if res.Code != 0 || m == nil {
+		t.Fatalf("request: exit %d: %s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	if res := h.runCLI(t, tok, "reviews", "approve", m[1]); res.Code == 0 {
+		t.Error("the requester approved their own access request")
+	}
+	if res := h.runCLI(t, h.token(t, "dba-1", "dba"), "reviews", "approve", m[1]); res.Code != 0 {
+		t.Fatalf("approve: exit %d: %s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	c := connect(t, h.pgxConfig(t, connName, tok, "granted"))
+	if _, err := c.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("under the grant: %v", err)
+	}
+	// The grant lasts 3s: the live session must end with it.
+	deadline := time.Now().Add(waitLimit)
+	for {
+		_, err := c.Exec(ctx, "SELECT 1")
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session outlived its access grant")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := pgx.ConnectConfig(ctx, h.pgxConfig(t, connName, tok, "after")); err == nil {
+		t.Error("a new session after the grant ended was let in")
+	}
+}

@@ -365,9 +365,10 @@ func (g *Gateway) startAPI(ctx context.Context) error {
 			}
 			return s.Signature, nil
 		},
-		PublicKey: g.PublicKey(),
-		Reviews:   g.reviews,
-		Logger:    g.Logger.With("component", "api"),
+		PublicKey:     g.PublicKey(),
+		Reviews:       g.reviews,
+		RequestAccess: g.requestAccess,
+		Logger:        g.Logger.With("component", "api"),
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

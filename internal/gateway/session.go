@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/connector"
@@ -52,6 +53,18 @@ func (g *Gateway) openPostgres(ctx context.Context, req *postgres.OpenRequest) (
 		return nil, noAccess(req.Connection)
 	}
 	d := pols.Access(policy.Subject{Identity: p.Identity, Groups: p.Groups}, policy.Target{Name: cn.Name, Tags: cn.Tags})
+	var grantEnd time.Time
+	if d.NeedsGrant {
+		if grantEnd, err = g.grant(ctx, p.Identity, cn.Name); err != nil {
+			return nil, fmt.Errorf("look up access grant: %w", err)
+		}
+		if grantEnd.IsZero() {
+			log.Info("session refused", "reason", "no approved access request", "policy", d.Policy)
+			return nil, &postgres.Error{Severity: "FATAL", Code: "28000", Message: fmt.Sprintf(
+				"gatehouse: connection %q needs an approved access request: gatehouse request %s --for 1h --reason \"...\"", cn.Name, cn.Name)}
+		}
+		d.Allowed = true
+	}
 	if !d.Allowed {
 		log.Info("session refused", "reason", d.Reason)
 		return nil, noAccess(req.Connection)
@@ -114,6 +127,12 @@ func (g *Gateway) openPostgres(ctx context.Context, req *postgres.OpenRequest) (
 		if d.MaxSession > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, d.MaxSession)
+			defer cancel()
+		}
+		if !grantEnd.IsZero() {
+			// Live sessions end when the access grant does.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, grantEnd)
 			defer cancel()
 		}
 		err := relay(ctx, client)
@@ -315,4 +334,55 @@ func (g *Gateway) notifyReview(_ context.Context, r *store.Review, event string)
 		e.URL = u + "/reviews/" + r.ID
 	}
 	g.notifier.Send(e)
+}
+
+// grant returns when identity's newest approved access request for the
+// connection ends, or the zero time when none is in force.
+func (g *Gateway) grant(ctx context.Context, identity, conn string) (time.Time, error) {
+	rs, err := g.store.ListReviews(ctx, store.ReviewFilter{Status: store.ReviewApproved, Requester: identity, Connection: conn})
+	if err != nil {
+		return time.Time{}, err
+	}
+	now := time.Now()
+	var end time.Time
+	for _, r := range rs {
+		if r.Kind != store.ReviewAccess {
+			continue
+		}
+		if e := r.DecidedAt.Add(r.AccessFor); e.After(now) && e.After(end) {
+			end = e
+		}
+	}
+	return end, nil
+}
+
+// requestAccess creates an access review for p on a connection whose
+// policy says access: review.
+func (g *Gateway) requestAccess(ctx context.Context, p *auth.Principal, conn string, d time.Duration, reason string) (*store.Review, error) {
+	cn, ok := g.conns[conn]
+	var dec policy.Decision
+	if ok {
+		dec = g.policies.Load().Access(policy.Subject{Identity: p.Identity, Groups: p.Groups}, policy.Target{Name: cn.Name, Tags: cn.Tags})
+	}
+	if !dec.NeedsGrant {
+		// The same answer for unknown connections, forbidden ones and ones
+		// that need no request, so names do not leak.
+		return nil, api.AccessError(fmt.Sprintf("connection %q does not exist or takes no access requests from you", conn))
+	}
+	r, err := g.reviews.Create(ctx, &store.Review{
+		Kind:            store.ReviewAccess,
+		Requester:       p.Identity,
+		RequesterGroups: p.Groups,
+		Connection:      cn.Name,
+		Policy:          dec.Policy,
+		AccessFor:       d,
+		Reason:          reason,
+		Approvers:       dec.Approvers,
+		MinApprovals:    dec.MinApprovals,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.Logger.Info("access requested", "review", r.ID, logIdentity, p.Identity, logConnection, cn.Name, "for", d)
+	return r, nil
 }

@@ -18,8 +18,9 @@ import (
 
 // Access values.
 const (
-	Allow = "allow"
-	Deny  = "deny"
+	Allow  = "allow"
+	Deny   = "deny"
+	Review = "review" // allowed while an approved access request lasts
 )
 
 // Policy is one access policy.
@@ -33,6 +34,10 @@ type Policy struct {
 	MaxSession  time.Duration `json:"max_session,omitempty"`
 	// Rules decide each statement of a session this policy allowed.
 	Rules []Rule `json:"rules,omitempty"`
+	// Approvers and MinApprovals decide access requests when Access is
+	// Review.
+	Approvers    []string `json:"approvers,omitempty"`
+	MinApprovals int      `json:"min_approvals,omitempty"`
 }
 
 // Subject is who asks.
@@ -55,6 +60,12 @@ type Decision struct {
 	MaxSession time.Duration
 	// Rules are the deciding policy's statement rules.
 	Rules []Rule
+	// NeedsGrant is set when the policy allows sessions only under an
+	// approved access request (Allowed is false until the caller finds
+	// one); Approvers and MinApprovals decide such requests.
+	NeedsGrant   bool
+	Approvers    []string
+	MinApprovals int
 	// Reason says why, for logs and recordings; never shown to clients
 	// beyond the generic denial.
 	Reason string
@@ -74,6 +85,7 @@ func NewSet(ps []Policy) *Set {
 		p.Subjects = slices.Clone(p.Subjects)
 		p.Connections = slices.Clone(p.Connections)
 		p.Rules = slices.Clone(p.Rules)
+		p.Approvers = slices.Clone(p.Approvers)
 		s.policies[i] = p
 	}
 	b, _ := json.Marshal(s.policies) // plain data: cannot fail
@@ -91,8 +103,13 @@ func (s *Set) Access(sub Subject, t Target) Decision {
 		if !matchSubject(p.Subjects, sub) || !matchTarget(p.Connections, t) {
 			continue
 		}
-		if p.Access == Allow {
+		switch p.Access {
+		case Allow:
 			return Decision{Allowed: true, Policy: p.Name, MaxSession: p.MaxSession, Rules: p.Rules, Reason: "allowed by policy " + p.Name}
+		case Review:
+			return Decision{Policy: p.Name, MaxSession: p.MaxSession, Rules: p.Rules, NeedsGrant: true,
+				Approvers: p.Approvers, MinApprovals: max(p.MinApprovals, 1),
+				Reason: "policy " + p.Name + " needs an approved access request"}
 		}
 		return Decision{Policy: p.Name, Reason: "denied by policy " + p.Name}
 	}
