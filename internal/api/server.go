@@ -50,6 +50,9 @@ type Server struct {
 	// RequestAccess creates an access review for p on a connection whose
 	// policy says access: review. Errors from AccessError are shown as-is.
 	RequestAccess func(ctx context.Context, p *auth.Principal, connection string, d time.Duration, reason string) (*store.Review, error)
+	// ApplyPolicies replaces the gateway's policies with those in a YAML
+	// document and returns the new policy digest (admin only).
+	ApplyPolicies func(ctx context.Context, doc []byte) (string, error)
 	// PublicKey verifies session signatures.
 	PublicKey ed25519.PublicKey
 	// Logger receives internal errors; nil discards them.
@@ -73,6 +76,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/sessions/{id}/verify", s.authed(s.verifySession))
 	mux.Handle("GET /api/v1/reviews", s.authed(s.listReviews))
 	mux.Handle("POST /api/v1/requests", s.authed(s.requestAccess))
+	mux.Handle("PUT /api/v1/policies", s.admin(s.applyPolicies))
 	mux.Handle("GET /api/v1/reviews/{id}", s.authed(s.getReview))
 	mux.Handle("POST /api/v1/reviews/{id}/approve", s.authed(s.approveReview))
 	mux.Handle("POST /api/v1/reviews/{id}/reject", s.authed(s.rejectReview))

@@ -190,18 +190,26 @@ func isNotFound(err error) bool {
 
 // do sends a request with an optional JSON body and decodes a JSON answer
 // into out unless out is nil.
+// yamlBody is a request body sent as it is, as YAML.
+type yamlBody []byte
+
 func (c *apiClient) do(ctx context.Context, method, path string, q url.Values, body, out any) error {
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	ctype := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case yamlBody:
+		rd, ctype = bytes.NewReader(b), "application/yaml"
+	default:
+		enc, err := json.Marshal(body)
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)
 		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(enc)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
@@ -210,7 +218,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, q url.Values, b
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", ctype)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

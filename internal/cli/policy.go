@@ -1,26 +1,62 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/connector"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlclass"
 )
 
-func newPolicyCmd() *cobra.Command {
+func newPolicyCmd(o *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
 		Short: "Work with policies",
 	}
-	cmd.AddCommand(newPolicyCheckCmd())
+	cmd.AddCommand(newPolicyCheckCmd(), newPolicyApplyCmd(o))
+	return cmd
+}
+
+func newPolicyApplyCmd(o *clientOptions) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE",
+		Short: "Replace the gateway's policies with those in FILE, without a restart",
+		Long: `Sends FILE (a document with a policies: list, or a whole configuration
+file) to the gateway, which validates it whole: an invalid file is refused
+with the field named and the policies in force stay. New sessions use the
+new policies; live sessions keep theirs. Needs an admin token.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return errors.New("policy apply needs -f FILE")
+			}
+			doc, err := os.ReadFile(file)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", file, err)
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			var d api.PolicyDigest
+			if err := c.do(cmd.Context(), http.MethodPut, "/api/v1/policies", nil, yamlBody(doc), &d); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "policies applied (%s)\n", d.Digest)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (YAML)")
 	return cmd
 }
 
@@ -73,9 +109,7 @@ session refused, so it can run in CI.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				if err := printJSON(out, rep); err != nil {
 					return err
 				}
 			} else {

@@ -64,7 +64,7 @@ func newRootCmd() *cobra.Command {
 		newReviewsCmd(o),
 		newAuditCmd(o),
 		newConnectorsCmd(o),
-		newPolicyCmd(),
+		newPolicyCmd(o),
 		newRequestCmd(o),
 	)
 	return root

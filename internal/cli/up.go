@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,7 +25,7 @@ func newUpCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return serveGateway(cmd.Context(), cfg, true, cmd)
+			return serveGateway(cmd.Context(), cfg, true, cmd, f.config)
 		},
 	}
 	f.register(cmd)
@@ -43,21 +46,40 @@ func newGatewayCmd() *cobra.Command {
 			if cfg.Gateway.Tunnel == "" {
 				cfg.Gateway.Tunnel = "127.0.0.1:8443"
 			}
-			return serveGateway(cmd.Context(), cfg, false, cmd)
+			return serveGateway(cmd.Context(), cfg, false, cmd, f.config)
 		},
 	}
 	f.register(cmd)
 	return cmd
 }
 
-// serveGateway runs a gateway until ctx is done.
-func serveGateway(ctx context.Context, cfg *config.Config, embedded bool, cmd *cobra.Command) error {
+// serveGateway runs a gateway until ctx is done. SIGHUP re-reads the
+// policies from cfgPath: an invalid file is logged and changes nothing.
+func serveGateway(ctx context.Context, cfg *config.Config, embedded bool, cmd *cobra.Command, cfgPath string) error {
 	log := newLogger(cfg, cmd.ErrOrStderr())
 	g := &gateway.Gateway{Config: cfg, Embedded: embedded, Logger: log}
 	if err := g.Start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for ctx.Err() == nil {
+		select {
+		case <-hup:
+			if cfgPath == "" {
+				log.Warn("SIGHUP: no --config to reload policies from")
+				continue
+			}
+			ncfg, err := config.Load(cfgPath)
+			if err != nil {
+				log.Error("SIGHUP: policies not reloaded; the ones in force stay", "err", err)
+				continue
+			}
+			g.ReloadPolicies(ncfg)
+		case <-ctx.Done():
+		}
+	}
 	log.Info("shutting down")
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
@@ -368,6 +369,7 @@ func (g *Gateway) startAPI(ctx context.Context) error {
 		PublicKey:     g.PublicKey(),
 		Reviews:       g.reviews,
 		RequestAccess: g.requestAccess,
+		ApplyPolicies: g.applyPolicies,
 		Logger:        g.Logger.With("component", "api"),
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -447,4 +449,28 @@ func (g *Gateway) Close(ctx context.Context) error {
 		}
 	})
 	return g.closeErr
+}
+
+// ReloadPolicies swaps in the policies of cfg, which must have been
+// validated. New sessions use them; live sessions keep the policy they
+// were opened under.
+func (g *Gateway) ReloadPolicies(cfg *config.Config) {
+	set := cfg.PolicySet()
+	g.policies.Store(set)
+	g.Logger.Info("policies reloaded", "policies", len(cfg.Policies), "digest", set.Digest())
+}
+
+// applyPolicies parses a YAML document holding `policies:` (a whole
+// configuration file works too), validates it whole and swaps it in. An
+// invalid document changes nothing.
+func (g *Gateway) applyPolicies(_ context.Context, doc []byte) (string, error) {
+	cfg, err := config.Parse(bytes.NewReader(doc), func(string) (string, bool) { return "", false })
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return "", api.BadRequest("policies refused, nothing changed: " + err.Error())
+	}
+	g.ReloadPolicies(cfg)
+	return g.policies.Load().Digest(), nil
 }
