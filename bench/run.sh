@@ -14,6 +14,7 @@
 # and removed on exit (normal, error or Ctrl-C).
 #
 # Environment (all optional):
+#   RULES=1            load a statement policy into gatehouse up (see RULES below)
 #   DURATION=20        seconds per pgbench run for the "simple" and "prepared" modes
 #   C_DURATION=10      seconds per pgbench run for the "connect" mode (-C)
 #   ROUNDS=3           rounds; each round runs every target once, in a rotated order
@@ -35,6 +36,23 @@
 set -euo pipefail
 
 DURATION=${DURATION:-20}
+# RULES=1 loads a realistic statement policy (DESIGN.md's example deny
+# rules, none of which matches pgbench -S) into `gatehouse up`, to measure
+# the cost of classifying every statement.
+RULES=${RULES:-0}
+RULES_YAML=""
+if [[ $RULES == 1 ]]; then
+	RULES_YAML='    rules:
+      - match: {statement: [drop, truncate, alter, create, grant, revoke]}
+        action: deny
+        reason: schema changes go through migrations
+      - match: {statement: [update, delete], missing_where: true}
+        action: deny
+      - match: {function: [pg_read_file, pg_read_binary_file, lo_import, lo_export, dblink_exec]}
+        action: deny
+      - match: {statement: [copy_from, merge]}
+        action: deny'
+fi
 C_DURATION=${C_DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 MODES=${MODES:-simple prepared connect}
@@ -263,6 +281,7 @@ policies:
     subjects: [group:bench]
     connections: [bench]
     access: allow
+$RULES_YAML
 EOF
 	log "starting gatehouse up (postgres 127.0.0.1:$UP_PG, api 127.0.0.1:$UP_API)"
 	"$GH" up --config "$T/gh-up/gatehouse.yaml" >"$T/gatehouse-up.log" 2>&1 &

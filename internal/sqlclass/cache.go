@@ -14,16 +14,19 @@ const (
 	maxCachedBytes = 64 << 20
 )
 
-// Cache memoizes Classify by exact statement text in a bounded LRU. It is
-// safe for concurrent use. Parse errors are cached too. The zero value is
-// not usable; call NewCache.
+// Cache memoizes Classify in a bounded LRU, keyed by the statement text
+// with numeric constants blanked (see literalKey), so that statements
+// differing only in numbers share one parse. It is safe for concurrent
+// use. Parse errors are cached too. The zero value is not usable; call
+// NewCache.
 type Cache struct {
 	size int
 
-	mu    sync.Mutex
-	lru   *list.List // of *cacheEntry, most recent first
-	items map[string]*list.Element
-	bytes int
+	mu     sync.Mutex
+	lru    *list.List // of *cacheEntry, most recent first
+	items  map[string]*list.Element
+	bytes  int
+	keyBuf []byte // literalKey's buffer, reused under mu
 }
 
 type cacheEntry struct {
@@ -47,20 +50,33 @@ func (c *Cache) Classify(sql string) (*Result, error) {
 		return Classify(sql)
 	}
 	c.mu.Lock()
-	if el, ok := c.items[sql]; ok {
+	k, blanked := literalKey(sql, c.keyBuf)
+	var el *list.Element
+	var hit bool
+	if blanked {
+		c.keyBuf = k
+		el, hit = c.items[string(k)] // no allocation for the lookup
+	} else {
+		el, hit = c.items[sql]
+	}
+	if hit {
 		c.lru.MoveToFront(el)
 		e := el.Value.(*cacheEntry)
 		c.mu.Unlock()
 		return e.res, e.err
 	}
+	key := sql
+	if blanked {
+		key = string(k) // copied before k's buffer can be reused
+	}
 	c.mu.Unlock()
 
 	res, err := Classify(sql)
-	e := &cacheEntry{sql: strings.Clone(sql), res: res, err: err}
+	e := &cacheEntry{sql: strings.Clone(key), res: res, err: err}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.items[sql]; ok {
+	if el, ok := c.items[key]; ok {
 		// Classified concurrently; keep the first so callers share one.
 		c.lru.MoveToFront(el)
 		e := el.Value.(*cacheEntry)

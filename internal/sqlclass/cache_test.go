@@ -9,20 +9,20 @@ import (
 
 func TestCacheSharesAndBounds(t *testing.T) {
 	c := NewCache(2)
-	a1, err := c.Classify("SELECT 1")
+	a1, err := c.Classify("SELECT * FROM a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a2, _ := c.Classify("SELECT 1")
+	a2, _ := c.Classify("SELECT * FROM a")
 	if a1 != a2 {
 		t.Errorf("second lookup: got a new *Result, want the cached one")
 	}
-	c.Classify("SELECT 2")
-	c.Classify("SELECT 3") // evicts SELECT 1, the least recently used
+	c.Classify("SELECT * FROM b")
+	c.Classify("SELECT * FROM c") // evicts a, the least recently used
 	if got := c.Len(); got != 2 {
 		t.Errorf("Len: got %d, want 2", got)
 	}
-	if a3, _ := c.Classify("SELECT 1"); a3 == a1 {
+	if a3, _ := c.Classify("SELECT * FROM a"); a3 == a1 {
 		t.Errorf("after eviction: got the old *Result, want a new one")
 	}
 
