@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/review"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlclass"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -25,6 +26,9 @@ type checker struct {
 	// hold creates a review and waits for its decision; nil means reviews
 	// cannot be held here, and statements that need one are blocked.
 	hold HoldFunc
+	// rec records the review steps in the session's recording; set by
+	// Session.Run before the relay starts.
+	rec *recorder
 	// prepared maps SQL-level PREPARE names to what they hold, so that a
 	// later EXECUTE is decided by the statement it runs.
 	prepared map[string][]policy.Statement
@@ -135,10 +139,16 @@ func (c *checker) review(ctx context.Context, s *postgres.Statement, v *policy.V
 		MinApprovals:    v.MinApprovals,
 		ExpiresAt:       time.Now().Add(v.Timeout),
 	}
+	var recErr error
 	decided, err := c.hold(ctx, r, func(r *store.Review) {
+		recErr = c.rec.record(time.Now(), recording.TypeReviewHeld, reviewEvent{r})
 		_ = notice(fmt.Sprintf("gatehouse: held for approval, review %s; approve with: gatehouse reviews approve %s", r.ID, r.ID))
 	})
-	if err != nil {
+	if err == nil && recErr == nil {
+		recErr = c.rec.record(time.Now(), recording.TypeReviewDecided, reviewEvent{decided})
+	}
+	if err != nil || recErr != nil {
+		// A review step that cannot be recorded must not let the statement run.
 		return &postgres.Denial{Code: "57014", Message: "gatehouse: the statement could not be held for approval"}
 	}
 	s.Reason = "review " + decided.ID + " " + decided.Status

@@ -125,7 +125,7 @@ func (c *Connector) Open(ctx context.Context, req *Request) (*Session, error) {
 	if chk != nil {
 		up.Check = chk.check
 	}
-	s := &Session{c: c, req: *req, up: up, log: log}
+	s := &Session{c: c, req: *req, up: up, log: log, chk: chk}
 	c.mu.Lock()
 	if c.live == nil {
 		c.live = make(map[string]*Session)
@@ -227,6 +227,7 @@ type Session struct {
 	req   Request
 	up    *postgres.Upstream
 	log   *slog.Logger
+	chk   *checker // nil when the session's policy has no rules
 	close sync.Once
 }
 
@@ -249,6 +250,9 @@ func (s *Session) Close() error {
 func (s *Session) Run(ctx context.Context, client net.Conn) (err error) {
 	defer s.Close()
 	rec := newRecorder(s.req.Session, s.c.Spool)
+	if s.chk != nil {
+		s.chk.rec = rec
+	}
 	start := sessionStart{
 		Identity:     s.req.Identity,
 		Groups:       s.req.Groups,

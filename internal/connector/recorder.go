@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // maxRecordedText caps the statement text kept in one event. Longer texts
@@ -238,4 +239,32 @@ func appendFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
+}
+
+// reviewEvent is a review.held or review.decided event's data: the review,
+// what it is bound to, and (when decided) its status and votes.
+type reviewEvent struct {
+	r *store.Review
+}
+
+func (e reviewEvent) encode(o *recording.Object) {
+	o.String("review", e.r.ID)
+	o.String("status", e.r.Status)
+	o.String("statement_sha256", e.r.StatementHash)
+	o.Strings("approvers", e.r.Approvers)
+	o.Int("min_approvals", int64(e.r.MinApprovals))
+	var approved, rejected []string
+	for _, v := range e.r.Votes {
+		if v.Approve {
+			approved = append(approved, v.Identity)
+		} else {
+			rejected = append(rejected, v.Identity)
+		}
+	}
+	if len(approved) > 0 {
+		o.Strings("approved_by", approved)
+	}
+	if len(rejected) > 0 {
+		o.Strings("rejected_by", rejected)
+	}
 }

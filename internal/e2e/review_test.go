@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/notify"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 var reviewIDRE = regexp.MustCompile(`review (r_[0-9a-f]+); approve with: gatehouse reviews approve (r_[0-9a-f]+)`)
@@ -113,6 +114,13 @@ func TestUpStatementReview(t *testing.T) {
 		var n int
 		if err := setup.QueryRow(ctx, "SELECT count(*) FROM held").Scan(&n); err != nil || n != 1 {
 			t.Errorf("after approval: %d rows, %v; want 1", n, err)
+		}
+		// Both review steps are in the session's recording, before the
+		// statement they held.
+		held := waitEvent(t, h, "review.held", id)
+		decided := waitEvent(t, h, "review.decided", id)
+		if !strings.Contains(string(decided.Data), `"approved_by":["dba-1"]`) || !strings.Contains(string(decided.Data), `"status":"approved"`) || held.Seq >= decided.Seq {
+			t.Errorf("review events: held %s (seq %d), decided %s (seq %d)", held.Data, held.Seq, decided.Data, decided.Seq)
 		}
 	})
 	t.Run("rejected", func(t *testing.T) {
@@ -216,4 +224,30 @@ func TestUpAccessReview(t *testing.T) {
 	if _, err := pgx.ConnectConfig(ctx, h.pgxConfig(t, connName, tok, "after")); err == nil {
 		t.Error("a new session after the grant ended was let in")
 	}
+}
+
+// waitEvent polls the gateway's store for an event of type typ whose data
+// names review id.
+func waitEvent(t *testing.T, h *gw, typ, id string) store.Event {
+	t.Helper()
+	ctx := ctxT(t)
+	for deadline := time.Now().Add(waitLimit); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		sessions, err := h.g.Store().ListSessions(ctx, store.SessionFilter{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sessions {
+			evs, err := h.g.Store().ListEvents(ctx, s.ID, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range evs {
+				if e.Type == typ && strings.Contains(string(e.Data), `"review":"`+id+`"`) {
+					return e
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s event for %s in any recording", typ, id)
+	return store.Event{}
 }

@@ -16,6 +16,10 @@ const (
 	TypeStatement    = "statement"
 	TypeResult       = "result"
 	TypeSessionEnd   = "session.end"
+	// TypeReviewHeld and TypeReviewDecided mark a statement held for
+	// review and the decision on it.
+	TypeReviewHeld    = "review.held"
+	TypeReviewDecided = "review.decided"
 )
 
 // Event is one entry of a session's recording.

@@ -249,7 +249,7 @@ func shareString(b []byte, last *Event, field func(*Event) string) string {
 // eventType returns b as a string, without allocating for the event types
 // gatehouse writes.
 func eventType(b []byte) string {
-	for _, t := range [...]string{TypeStatement, TypeResult, TypeSessionStart, TypeSessionEnd} {
+	for _, t := range [...]string{TypeStatement, TypeResult, TypeSessionStart, TypeSessionEnd, TypeReviewHeld, TypeReviewDecided} {
 		if t == string(b) {
 			return t
 		}
