@@ -57,13 +57,13 @@ func newGatewayCmd() *cobra.Command {
 // policies from cfgPath: an invalid file is logged and changes nothing.
 func serveGateway(ctx context.Context, cfg *config.Config, embedded bool, cmd *cobra.Command, cfgPath string) error {
 	log := newLogger(cfg, cmd.ErrOrStderr())
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	g := &gateway.Gateway{Config: cfg, Embedded: embedded, Logger: log}
 	if err := g.Start(ctx); err != nil {
 		return err
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for ctx.Err() == nil {
 		select {
 		case <-hup:
