@@ -1,0 +1,274 @@
+package mask
+
+// nextNum finds cards, SSNs, phone numbers and IPv4 addresses. Candidates
+// start at a digit, '+' or '(' that does not follow a letter or digit; each
+// enabled detector is tried there and the longest match wins.
+func (s *scanner) nextNum(from int) span {
+	v := s.v
+	for i := from; i < len(v); i++ {
+		if byteClass[v[i]]&cNumStart == 0 || alnumAt(v, i-1) {
+			continue
+		}
+		if sp, ok := s.numAt(i); ok {
+			return sp
+		}
+	}
+	return span{start: noMatch}
+}
+
+func (s *scanner) numAt(i int) (span, bool) {
+	v, det := s.v, &s.m.det
+	best := span{start: i, end: -1}
+	try := func(d detector, end int) {
+		if det[d].on && end > best.end {
+			best.end, best.id = end, int(d)
+		}
+	}
+	switch v[i] {
+	case '+':
+		try(detPhone, e164At(v, i))
+	case '(':
+		try(detPhone, nanpParenAt(v, i))
+	default:
+		try(detCard, cardAt(v, i))
+		try(detPhone, nanpAt(v, i))
+		try(detSSN, ssnAt(v, i))
+		try(detIPv4, ipv4At(v, i))
+	}
+	return best, best.end > i
+}
+
+// cardAt matches a payment card number at v[i]: 13 to 19 digits, either in
+// one run or in groups of 3 to 6 digits joined by single spaces or single
+// dashes (one kind throughout), passing the Luhn check. Of the group
+// prefixes that qualify the longest wins, so a card followed by more
+// numbers ("4242 4242 4242 4242 12/27") is still found. It returns where the
+// match ends, or -1.
+func cardAt(v []byte, i int) int {
+	if i >= 2 && v[i-1] == '.' && isDigit(v[i-2]) {
+		return -1 // the fraction of a decimal number
+	}
+	var digits [19]byte
+	nd, groups, first, best := 0, 0, 0, -1
+	var sep byte
+	j := i
+	for {
+		gs := j
+		for j < len(v) && isDigit(v[j]) {
+			if nd < len(digits) {
+				digits[nd] = v[j]
+			}
+			nd++
+			j++
+		}
+		glen := j - gs
+		groups++
+		if groups == 1 {
+			first = glen
+		}
+		if nd > len(digits) || groups > 1 && (glen < 3 || glen > 6 || first < 3 || first > 6) {
+			break
+		}
+		if nd >= 13 && !cardEndBad(v, j) && luhn(digits[:nd]) {
+			best = j
+		}
+		if first > 6 {
+			break // one long run: no groups follow
+		}
+		if j+1 >= len(v) || !isDigit(v[j+1]) || (v[j] != ' ' && v[j] != '-') || (sep != 0 && v[j] != sep) {
+			break
+		}
+		sep = v[j]
+		j++
+	}
+	return best
+}
+
+// cardEndBad reports whether a card number cannot end before v[j]: a letter
+// follows, or a decimal fraction.
+func cardEndBad(v []byte, j int) bool {
+	return alnumAt(v, j) || j+1 < len(v) && v[j] == '.' && isDigit(v[j+1])
+}
+
+// luhn reports whether the ASCII digits pass the Luhn check.
+func luhn(d []byte) bool {
+	sum := 0
+	double := false
+	for k := len(d) - 1; k >= 0; k-- {
+		n := int(d[k] - '0')
+		if double {
+			n *= 2
+			if n > 9 {
+				n -= 9
+			}
+		}
+		sum += n
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+// ssnAt matches a US social security number at v[i]: AAA-GG-SSSS or
+// AAA GG SSSS, area not 000, 666 or 9xx, group not 00, serial not 0000, and
+// not part of a longer run of numbers joined by the same separator.
+func ssnAt(v []byte, i int) int {
+	end := i + 11
+	if end > len(v) {
+		return -1
+	}
+	sep := v[i+3]
+	if sep != '-' && sep != ' ' || v[i+6] != sep || !allDigits(v[i:i+3]) || !allDigits(v[i+4:i+6]) || !allDigits(v[i+7:end]) {
+		return -1
+	}
+	if joined(v, i, end, sep) {
+		return -1
+	}
+	area := string(v[i : i+3])
+	if area == "000" || area == "666" || v[i] == '9' || string(v[i+4:i+6]) == "00" || string(v[i+7:end]) == "0000" {
+		return -1
+	}
+	return end
+}
+
+// joined reports whether v[i:end] is part of a longer number: a letter or
+// digit follows, or sep and a digit come right before or after.
+func joined(v []byte, i, end int, sep byte) bool {
+	return alnumAt(v, end) ||
+		end+1 < len(v) && v[end] == sep && isDigit(v[end+1]) ||
+		i >= 2 && v[i-1] == sep && isDigit(v[i-2])
+}
+
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if !isDigit(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func isPhoneSep(c byte) bool { return c == '-' || c == '.' || c == ' ' }
+
+// nanpAt matches a North American number at v[i]: [1 ]NXX NXX XXXX with the
+// same separator ('-', '.' or ' ') throughout, area code and exchange not
+// starting with 0 or 1. Bare digit runs are not matched.
+func nanpAt(v []byte, i int) int {
+	j := i
+	var sep byte
+	if v[i] == '1' && i+1 < len(v) && isPhoneSep(v[i+1]) {
+		sep = v[i+1]
+		j = i + 2
+	}
+	end := j + 12
+	if end > len(v) {
+		return -1
+	}
+	if sep == 0 {
+		sep = v[j+3]
+	}
+	if !isPhoneSep(sep) || v[j+3] != sep || v[j+7] != sep || v[j] < '2' || v[j+4] < '2' ||
+		!allDigits(v[j:j+3]) || !allDigits(v[j+4:j+7]) || !allDigits(v[j+8:end]) {
+		return -1
+	}
+	if joined(v, i, end, sep) {
+		return -1
+	}
+	return end
+}
+
+// nanpParenAt matches (NXX) NXX-XXXX at v[i], with an optional space after
+// the parenthesis and '-', '.' or ' ' before the last four digits.
+func nanpParenAt(v []byte, i int) int {
+	j := i + 5
+	if j+8 > len(v) || v[i+4] != ')' || !allDigits(v[i+1:i+4]) || v[i+1] < '2' {
+		return -1
+	}
+	if v[j] == ' ' {
+		j++
+	}
+	end := j + 8
+	if end > len(v) || !allDigits(v[j:j+3]) || v[j] < '2' || !isPhoneSep(v[j+3]) || !allDigits(v[j+4:end]) {
+		return -1
+	}
+	if joined(v, i, end, v[j+3]) {
+		return -1
+	}
+	return end
+}
+
+// e164At matches an international number at v[i] == '+': a non-zero digit,
+// then 8 to 15 digits in all, in groups that single spaces, dashes or dots
+// separate, with at most one group in parentheses ("+1 (415) 555-2671",
+// "+44 (0)20 7946 0958"). The longest qualifying prefix wins.
+func e164At(v []byte, i int) int {
+	j := i + 1
+	if j >= len(v) || v[j] < '1' || v[j] > '9' {
+		return -1
+	}
+	nd, best := 0, -1
+	paren := false
+	for j < len(v) {
+		if v[j] == '(' && !paren {
+			paren = true
+			k := j + 1
+			for k < len(v) && isDigit(v[k]) && k-j <= 4 {
+				k++
+			}
+			if k == j+1 || k >= len(v) || v[k] != ')' {
+				break
+			}
+			nd += k - j - 1
+			j = k + 1
+			if j < len(v) && v[j] == ' ' && digitAt(v, j+1) {
+				j++
+			}
+			continue
+		}
+		gs := j
+		for j < len(v) && isDigit(v[j]) {
+			j++
+		}
+		nd += j - gs
+		if j == gs || nd > 15 {
+			break
+		}
+		if nd >= 8 && !alnumAt(v, j) && !(j+1 < len(v) && (v[j] == '.' || v[j] == ',') && isDigit(v[j+1])) {
+			best = j
+		}
+		if j+1 < len(v) && isPhoneSep(v[j]) && (isDigit(v[j+1]) || v[j+1] == '(' && !paren) {
+			j++
+		}
+	}
+	return best
+}
+
+// ipv4At matches a dotted-quad IPv4 address at v[i]: four decimal octets of
+// 0 to 255 without leading zeros, not preceded by a letter, digit or dot and
+// not followed by a letter, digit or a dot and digit (so "1.2.3.4.5" and
+// version strings like "v10.0.0.1" do not match).
+func ipv4At(v []byte, i int) int {
+	if i > 0 && v[i-1] == '.' {
+		return -1
+	}
+	j := i
+	for k := 0; k < 4; k++ {
+		if k > 0 {
+			if j >= len(v) || v[j] != '.' {
+				return -1
+			}
+			j++
+		}
+		s, n := j, 0
+		for j < len(v) && isDigit(v[j]) && j-s < 4 {
+			n = n*10 + int(v[j]-'0')
+			j++
+		}
+		if l := j - s; l == 0 || l > 3 || n > 255 || l > 1 && v[s] == '0' {
+			return -1
+		}
+	}
+	if alnumAt(v, j) || j+1 < len(v) && v[j] == '.' && isDigit(v[j+1]) {
+		return -1
+	}
+	return j
+}
