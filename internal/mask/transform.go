@@ -98,10 +98,10 @@ func partialEmail(dst, s []byte) []byte {
 type norm uint8
 
 const (
-	normNone   norm = iota // the bytes as they are
-	normAlnum              // letters and digits only: cards, SSNs, IBANs
-	normPhone              // digits only, a bare 10-digit NANP number with a leading 1
-	normLower              // ASCII lower case: email addresses
+	normNone  norm = iota // the bytes as they are
+	normAlnum             // letters and digits only: cards, SSNs, IBANs
+	normPhone             // digits only, a bare 10-digit NANP number with a leading 1
+	normLower             // ASCII lower case: email addresses
 )
 
 func normOf(id int) norm {
