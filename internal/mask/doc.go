@@ -32,8 +32,8 @@
 //     valid Luhn check digit. A longer ungrouped run never matches; in a run
 //     of groups the longest Luhn-valid prefix of 13 to 19 digits does, so
 //     "4242 4242 4242 4242 12/27" masks the card and keeps the expiry.
-//   - email: local@domain.tld with a local part of [A-Za-z0-9._%+-] (at most
-//     64 bytes, leading dots dropped) and a domain of at least two labels
+//   - email: local@domain.tld with a local part of [A-Za-z0-9._%+-] (leading
+//     dots dropped) and a domain of at least two labels of [A-Za-z0-9-]
 //     whose last is two or more letters. "user@localhost" is not matched.
 //   - phone: "+" and 8 to 15 digits in groups separated by single spaces,
 //     dashes or dots, with at most one group in parentheses

@@ -68,8 +68,15 @@ func (m *Masker) Text(dst, v []byte, hits *Hits) (out []byte, changed, isNull bo
 				continue
 			}
 			p := &pend[u]
-			if p.start < from {
-				*p = s.next(u, from)
+			switch {
+			case p.start < from+maxLookback:
+				*p = s.next(u, from, len(v))
+			case u == uNum || u == uUpper || u == uJWT:
+				// A match may now start right after the last one, whose
+				// bytes no longer count as context.
+				if q := s.next(u, from, from+maxLookback); q.start != noMatch {
+					*p = q
+				}
 			}
 			if p.better(best) {
 				best = *p
@@ -93,6 +100,10 @@ func (m *Masker) Text(dst, v []byte, hits *Hits) (out []byte, changed, isNull bo
 	}
 	return append(out, v[from:]...), true, false
 }
+
+// maxLookback is how far before a candidate the num, upper and jwt units
+// look for context (ssnAt looks at the separator and the digit before it).
+const maxLookback = 2
 
 // rule returns the transform and hit slot of detector id.
 func (m *Masker) rule(id int) (transform, int) {

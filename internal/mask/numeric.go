@@ -1,23 +1,30 @@
 package mask
 
 // nextNum finds cards, SSNs, phone numbers and IPv4 addresses. Candidates
-// start at a digit, '+' or '(' that does not follow a letter or digit; each
-// enabled detector is tried there and the longest match wins.
-func (s *scanner) nextNum(from int) span {
-	v := s.v
-	for i := from; i < len(v); i++ {
-		if byteClass[v[i]]&cNumStart == 0 || alnumAt(v, i-1) {
+// start at a digit, '+' or '(' that does not follow a letter or digit, nor a
+// digit and '-' or '.' (it would continue a longer number); each enabled
+// detector is tried there and the longest match wins.
+//
+// The context rules are symmetric on purpose: whatever makes a number end
+// badly (attachedAfter) also makes a number that starts there start badly
+// (attachedBefore). Otherwise masking a later match could turn an earlier
+// rejected candidate into a match on a second pass, and masking would not be
+// idempotent.
+func (s *scanner) nextNum(from, limit int) span {
+	v := s.v[from:]
+	for i := 0; i < limit-from; i++ {
+		if byteClass[v[i]]&cNumStart == 0 || alnumAt(v, i-1) || attachedBefore(v, i) {
 			continue
 		}
-		if sp, ok := s.numAt(i); ok {
-			return sp
+		if sp, ok := s.numAt(v, i); ok {
+			return sp.at(from)
 		}
 	}
 	return span{start: noMatch}
 }
 
-func (s *scanner) numAt(i int) (span, bool) {
-	v, det := s.v, &s.m.det
+func (s *scanner) numAt(v []byte, i int) (span, bool) {
+	det := &s.m.det
 	best := span{start: i, end: -1}
 	try := func(d detector, end int) {
 		if det[d].on && end > best.end {
@@ -45,9 +52,6 @@ func (s *scanner) numAt(i int) (span, bool) {
 // numbers ("4242 4242 4242 4242 12/27") is still found. It returns where the
 // match ends, or -1.
 func cardAt(v []byte, i int) int {
-	if i >= 2 && v[i-1] == '.' && isDigit(v[i-2]) {
-		return -1 // the fraction of a decimal number
-	}
 	var digits [19]byte
 	nd, groups, first, best := 0, 0, 0, -1
 	var sep byte
@@ -69,7 +73,7 @@ func cardAt(v []byte, i int) int {
 		if nd > len(digits) || groups > 1 && (glen < 3 || glen > 6 || first < 3 || first > 6) {
 			break
 		}
-		if nd >= 13 && !cardEndBad(v, j) && luhn(digits[:nd]) {
+		if nd >= 13 && !attachedAfter(v, j) && luhn(digits[:nd]) {
 			best = j
 		}
 		if first > 6 {
@@ -84,10 +88,16 @@ func cardAt(v []byte, i int) int {
 	return best
 }
 
-// cardEndBad reports whether a card number cannot end before v[j]: a letter
-// follows, or a decimal fraction.
-func cardEndBad(v []byte, j int) bool {
-	return alnumAt(v, j) || j+1 < len(v) && v[j] == '.' && isDigit(v[j+1])
+// attachedBefore reports whether a number starting at v[i] would continue
+// a longer one: a digit and '-' or '.' come right before it.
+func attachedBefore(v []byte, i int) bool {
+	return i >= 2 && (v[i-1] == '-' || v[i-1] == '.') && isDigit(v[i-2])
+}
+
+// attachedAfter reports whether a number cannot end before v[j]: a letter or
+// digit follows, or '-' or '.' and a digit.
+func attachedAfter(v []byte, j int) bool {
+	return alnumAt(v, j) || j+1 < len(v) && (v[j] == '-' || v[j] == '.') && isDigit(v[j+1])
 }
 
 // luhn reports whether the ASCII digits pass the Luhn check.
@@ -110,7 +120,7 @@ func luhn(d []byte) bool {
 
 // ssnAt matches a US social security number at v[i]: AAA-GG-SSSS or
 // AAA GG SSSS, area not 000, 666 or 9xx, group not 00, serial not 0000, and
-// not part of a longer run of numbers joined by the same separator.
+// not part of a longer number.
 func ssnAt(v []byte, i int) int {
 	end := i + 11
 	if end > len(v) {
@@ -120,7 +130,7 @@ func ssnAt(v []byte, i int) int {
 	if sep != '-' && sep != ' ' || v[i+6] != sep || !allDigits(v[i:i+3]) || !allDigits(v[i+4:i+6]) || !allDigits(v[i+7:end]) {
 		return -1
 	}
-	if joined(v, i, end, sep) {
+	if attachedAfter(v, end) {
 		return -1
 	}
 	area := string(v[i : i+3])
@@ -128,14 +138,6 @@ func ssnAt(v []byte, i int) int {
 		return -1
 	}
 	return end
-}
-
-// joined reports whether v[i:end] is part of a longer number: a letter or
-// digit follows, or sep and a digit come right before or after.
-func joined(v []byte, i, end int, sep byte) bool {
-	return alnumAt(v, end) ||
-		end+1 < len(v) && v[end] == sep && isDigit(v[end+1]) ||
-		i >= 2 && v[i-1] == sep && isDigit(v[i-2])
 }
 
 func allDigits(b []byte) bool {
@@ -170,7 +172,7 @@ func nanpAt(v []byte, i int) int {
 		!allDigits(v[j:j+3]) || !allDigits(v[j+4:j+7]) || !allDigits(v[j+8:end]) {
 		return -1
 	}
-	if joined(v, i, end, sep) {
+	if attachedAfter(v, end) {
 		return -1
 	}
 	return end
@@ -190,7 +192,7 @@ func nanpParenAt(v []byte, i int) int {
 	if end > len(v) || !allDigits(v[j:j+3]) || v[j] < '2' || !isPhoneSep(v[j+3]) || !allDigits(v[j+4:end]) {
 		return -1
 	}
-	if joined(v, i, end, v[j+3]) {
+	if attachedAfter(v, end) {
 		return -1
 	}
 	return end
@@ -232,7 +234,7 @@ func e164At(v []byte, i int) int {
 		if j == gs || nd > 15 {
 			break
 		}
-		if nd >= 8 && !alnumAt(v, j) && !(j+1 < len(v) && (v[j] == '.' || v[j] == ',') && isDigit(v[j+1])) {
+		if nd >= 8 && !attachedAfter(v, j) {
 			best = j
 		}
 		if j+1 < len(v) && isPhoneSep(v[j]) && (isDigit(v[j+1]) || v[j+1] == '(' && !paren) {
@@ -267,6 +269,8 @@ func ipv4At(v []byte, i int) int {
 			return -1
 		}
 	}
+	// A range "10.0.0.1-10.0.0.9" is two addresses, so unlike other
+	// numbers an address may end before '-' and a digit.
 	if alnumAt(v, j) || j+1 < len(v) && v[j] == '.' && isDigit(v[j+1]) {
 		return -1
 	}

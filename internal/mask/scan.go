@@ -127,20 +127,22 @@ type scanner struct {
 	customNext []int
 }
 
-// next returns unit u's leftmost match that starts at or after from, or a
-// span with start noMatch. A unit's matches depend only on v, never on from
-// except through the start position, so a cached answer stays valid while
-// it starts at or after the current position.
-func (s *scanner) next(u unit, from int) span {
+// next returns unit u's leftmost match that starts in [from, limit), or a
+// span with start noMatch. Bytes before from belong to a match already
+// masked: detectors treat them as absent, the way they will see the
+// replacement ("…]") if the output is scanned again, so that masking is
+// idempotent. The email, PEM and custom units ignore limit.
+func (s *scanner) next(u unit, from, limit int) span {
+	limit = min(limit, len(s.v))
 	switch u {
 	case uNum:
-		return s.nextNum(from)
+		return s.nextNum(from, limit)
 	case uUpper:
-		return s.nextUpper(from)
+		return s.nextUpper(from, limit)
 	case uEmail:
 		return s.nextEmail(from)
 	case uJWT:
-		return s.nextJWT(from)
+		return s.nextJWT(from, limit)
 	case uPEM:
 		return s.nextPEM(from)
 	case uCustom:
@@ -149,9 +151,19 @@ func (s *scanner) next(u unit, from int) span {
 	return span{start: noMatch}
 }
 
-// nextEmail finds local@domain.tld: the local part is a run of
-// [A-Za-z0-9._%+-] of at most 64 bytes ending at the '@' (leading dots
-// dropped), the domain two or more labels of [A-Za-z0-9-] (not starting or
+// at offsets a span found in v[from:] back to v.
+func (sp span) at(from int) span {
+	if sp.start != noMatch {
+		sp.start += from
+		sp.end += from
+	}
+	return sp
+}
+
+// nextEmail finds local@domain.tld: the local part is the run of
+// [A-Za-z0-9._%+-] that ends at the '@' (leading dots dropped; an over-long
+// one is masked whole rather than cut to leave a tail that looks like a
+// number), the domain two or more labels of [A-Za-z0-9-] (not starting or
 // ending with '-') whose last label is two or more letters. user@localhost
 // has no dot and is not matched.
 func (s *scanner) nextEmail(from int) span {
@@ -166,12 +178,6 @@ func (s *scanner) nextEmail(from int) span {
 		start := a
 		for start > from && byteClass[v[start-1]]&cLocal != 0 {
 			start--
-			if a-start > 64 {
-				break
-			}
-		}
-		if a-start > 64 {
-			continue
 		}
 		for start < a && v[start] == '.' {
 			start++
@@ -189,10 +195,10 @@ func (s *scanner) nextEmail(from int) span {
 // emailAt reports where an email address that starts at v[i] ends.
 func emailAt(v []byte, i int) (int, bool) {
 	a := i
-	for a < len(v) && a-i <= 64 && v[a] != '@' && byteClass[v[a]]&cLocal != 0 {
+	for a < len(v) && byteClass[v[a]]&cLocal != 0 {
 		a++
 	}
-	if a == i || a-i > 64 || a >= len(v) || v[a] != '@' || v[i] == '.' {
+	if a == i || a >= len(v) || v[a] != '@' || v[i] == '.' {
 		return 0, false
 	}
 	return domainAt(v, a+1)
@@ -203,7 +209,7 @@ func emailAt(v []byte, i int) (int, bool) {
 // domain.
 func domainAt(v []byte, i int) (int, bool) {
 	end, labels := -1, 0
-	for i < len(v) && i-end < 256 {
+	for start := i; i < len(v) && i-start < 254; {
 		ls := i
 		letters := true
 		for i < len(v) && (isAlnum(v[i]) || v[i] == '-') {
@@ -229,11 +235,12 @@ func domainAt(v []byte, i int) (int, bool) {
 // nextJWT finds header.payload.signature where the header is base64url that
 // decodes to a JSON object ("eyJ" is the encoding of `{"`); the signature may
 // be empty (an unsecured token).
-func (s *scanner) nextJWT(from int) span {
-	v := s.v
-	for at := from; at < len(v); {
+func (s *scanner) nextJWT(from, limit int) span {
+	v := s.v[from:]
+	limit -= from
+	for at := 0; at < limit; {
 		j := bytes.Index(v[at:], []byte("eyJ"))
-		if j < 0 {
+		if j < 0 || at+j >= limit {
 			break
 		}
 		i := at + j
@@ -252,7 +259,7 @@ func (s *scanner) nextJWT(from int) span {
 		if !jsonHeader(v[i:h]) {
 			continue
 		}
-		return span{start: i, end: b64Run(v, p+1), id: int(detJWT)}
+		return span{start: i, end: b64Run(v, p+1), id: int(detJWT)}.at(from)
 	}
 	return span{start: noMatch}
 }
@@ -323,22 +330,22 @@ func (s *scanner) nextPEM(from int) span {
 
 // nextUpper finds IBANs and AWS access key IDs: both start an upper-case
 // word.
-func (s *scanner) nextUpper(from int) span {
-	v := s.v
+func (s *scanner) nextUpper(from, limit int) span {
+	v := s.v[from:]
 	iban, aws := s.m.det[detIBAN].on, s.m.det[detAWS].on
-	for i := from; i < len(v); i++ {
+	for i := 0; i < limit-from; i++ {
 		c := v[i]
 		if c-'A' >= 26 || alnumAt(v, i-1) {
 			continue
 		}
 		if iban {
 			if end := ibanAt(v, i); end > 0 {
-				return span{start: i, end: end, id: int(detIBAN)}
+				return span{start: i, end: end, id: int(detIBAN)}.at(from)
 			}
 		}
 		if aws && c == 'A' {
 			if end := awsKeyAt(v, i); end > 0 {
-				return span{start: i, end: end, id: int(detAWS)}
+				return span{start: i, end: end, id: int(detAWS)}.at(from)
 			}
 		}
 	}
