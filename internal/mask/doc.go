@@ -29,7 +29,11 @@
 //
 //   - credit_card: 13 to 19 digits, in one run or in groups of 3 to 6 digits
 //     joined by single spaces or single dashes (one kind per number), with a
-//     valid Luhn check digit. A longer ungrouped run never matches; in a run
+//     card network's prefix for that length (Visa 4, Mastercard 51-55 and
+//     2221-2720, Amex 34 and 37, Diners and JCB 30 and 35-39, Mir 2200-2204,
+//     and 5 and 6 for Discover, UnionPay, Maestro and others) and a valid
+//     Luhn check digit. The prefix rule keeps 13-digit millisecond
+//     timestamps, one in ten of which passes Luhn, from being masked. A longer ungrouped run never matches; in a run
 //     of groups the longest Luhn-valid prefix of 13 to 19 digits does, so
 //     "4242 4242 4242 4242 12/27" masks the card and keeps the expiry.
 //   - email: local@domain.tld with a local part of [A-Za-z0-9._%+-] (leading

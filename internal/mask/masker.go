@@ -13,6 +13,8 @@ type Masker struct {
 	det     [numDetectors]detRule
 	customs []*customRule
 	units   uint8 // bit per unit with at least one enabled detector
+	numOn   bool  // card, phone, SSN or IPv4 is enabled
+	upperOn bool  // IBAN or AWS key is enabled
 	slots   []slot
 	hashers *sync.Pool // of *hasher; nil when no rule hashes
 }
@@ -71,7 +73,7 @@ func (m *Masker) Text(dst, v []byte, hits *Hits) (out []byte, changed, isNull bo
 			switch {
 			case p.start < from+maxLookback:
 				*p = s.next(u, from, len(v))
-			case u == uNum || u == uUpper || u == uJWT:
+			case u == uWord || u == uJWT:
 				// A match may now start right after the last one, whose
 				// bytes no longer count as context.
 				if q := s.next(u, from, from+maxLookback); q.start != noMatch {
@@ -101,7 +103,7 @@ func (m *Masker) Text(dst, v []byte, hits *Hits) (out []byte, changed, isNull bo
 	return append(out, v[from:]...), true, false
 }
 
-// maxLookback is how far before a candidate the num, upper and jwt units
+// maxLookback is how far before a candidate the word and jwt units
 // look for context (ssnAt looks at the separator and the digit before it).
 const maxLookback = 2
 

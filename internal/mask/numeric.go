@@ -1,28 +1,52 @@
 package mask
 
-// nextNum finds cards, SSNs, phone numbers and IPv4 addresses. Candidates
-// start at a digit, '+' or '(' that does not follow a letter or digit, nor a
-// digit and '-' or '.' (it would continue a longer number); each enabled
-// detector is tried there and the longest match wins.
+// nextWord finds cards, phone numbers, SSNs, IPv4 addresses, IBANs and AWS
+// keys. Candidates start a word: a digit or upper-case letter that does not
+// follow a letter or digit, or a '+' or '(' (phones) that does not. A digit
+// that follows a digit and '-' or '.' continues a longer number and is no
+// candidate. The detectors for the candidate's first byte are tried there
+// and the longest match wins.
 //
 // The context rules are symmetric on purpose: whatever makes a number end
 // badly (attachedAfter) also makes a number that starts there start badly
 // (attachedBefore). Otherwise masking a later match could turn an earlier
 // rejected candidate into a match on a second pass, and masking would not be
 // idempotent.
-func (s *scanner) nextNum(from, limit int) span {
-	v := s.v[from:]
-	for i := 0; i < limit-from; i++ {
-		if byteClass[v[i]]&cNumStart == 0 || alnumAt(v, i-1) || attachedBefore(v, i) {
+func (s *scanner) nextWord(from, limit int) span {
+	v := s.v[from:limit]
+	num, upper := s.m.numOn, s.m.upperOn
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if byteClass[c]&cWordStart == 0 || alnumAt(v, i-1) {
 			continue
 		}
-		if sp, ok := s.numAt(v, i); ok {
+		var sp span
+		var ok bool
+		switch {
+		case isDigit(c):
+			if num && !attachedBefore(v, i) {
+				sp, ok = s.numAt(s.v[from:], i)
+			}
+		case c == '+' || c == '(':
+			if num {
+				sp, ok = s.numAt(s.v[from:], i)
+			}
+		case upper:
+			sp, ok = s.upperAt(s.v[from:], i)
+		}
+		if ok {
 			return sp.at(from)
+		}
+		// The rest of a word cannot start a match.
+		for i+1 < len(v) && byteClass[v[i+1]]&cAlnum != 0 {
+			i++
 		}
 	}
 	return span{start: noMatch}
 }
 
+// numAt tries the numeric detectors at v[i]. The length of the leading digit
+// run and the byte after it rule out most of them cheaply.
 func (s *scanner) numAt(v []byte, i int) (span, bool) {
 	det := &s.m.det
 	best := span{start: i, end: -1}
@@ -37,17 +61,50 @@ func (s *scanner) numAt(v []byte, i int) (span, bool) {
 	case '(':
 		try(detPhone, nanpParenAt(v, i))
 	default:
-		try(detCard, cardAt(v, i))
-		try(detPhone, nanpAt(v, i))
-		try(detSSN, ssnAt(v, i))
-		try(detIPv4, ipv4At(v, i))
+		j := i + 1
+		for j < len(v) && isDigit(v[j]) {
+			j++
+		}
+		n := j - i
+		var next byte
+		if j < len(v) {
+			next = v[j]
+		}
+		if n >= 13 || n >= 3 && n <= 6 && (next == ' ' || next == '-') {
+			try(detCard, cardAt(v, i))
+		}
+		if (n == 3 || n == 1 && v[i] == '1') && isPhoneSep(next) {
+			try(detPhone, nanpAt(v, i))
+		}
+		if n == 3 && (next == '-' || next == ' ') {
+			try(detSSN, ssnAt(v, i))
+		}
+		if n <= 3 && next == '.' {
+			try(detIPv4, ipv4At(v, i))
+		}
 	}
 	return best, best.end > i
 }
 
+// upperAt tries IBAN and AWS key at v[i], an upper-case letter.
+func (s *scanner) upperAt(v []byte, i int) (span, bool) {
+	if s.m.det[detIBAN].on {
+		if end := ibanAt(v, i); end > 0 {
+			return span{start: i, end: end, id: int(detIBAN)}, true
+		}
+	}
+	if s.m.det[detAWS].on && v[i] == 'A' {
+		if end := awsKeyAt(v, i); end > 0 {
+			return span{start: i, end: end, id: int(detAWS)}, true
+		}
+	}
+	return span{}, false
+}
+
 // cardAt matches a payment card number at v[i]: 13 to 19 digits, either in
 // one run or in groups of 3 to 6 digits joined by single spaces or single
-// dashes (one kind throughout), passing the Luhn check. Of the group
+// dashes (one kind throughout), with a card network's prefix (issuerOK) and
+// passing the Luhn check. Of the group
 // prefixes that qualify the longest wins, so a card followed by more
 // numbers ("4242 4242 4242 4242 12/27") is still found. It returns where the
 // match ends, or -1.
@@ -73,7 +130,7 @@ func cardAt(v []byte, i int) int {
 		if nd > len(digits) || groups > 1 && (glen < 3 || glen > 6 || first < 3 || first > 6) {
 			break
 		}
-		if nd >= 13 && !attachedAfter(v, j) && luhn(digits[:nd]) {
+		if nd >= 13 && !attachedAfter(v, j) && issuerOK(digits[:nd]) && luhn(digits[:nd]) {
 			best = j
 		}
 		if first > 6 {
@@ -98,6 +155,37 @@ func attachedBefore(v []byte, i int) bool {
 // digit follows, or '-' or '.' and a digit.
 func attachedAfter(v []byte, j int) bool {
 	return alnumAt(v, j) || j+1 < len(v) && (v[j] == '-' || v[j] == '.') && isDigit(v[j+1])
+}
+
+// issuerOK reports whether a number of 13 to 19 digits starts like a card
+// of that length from a card network: Visa 4 (13, 16 or 19 digits),
+// Mastercard 51-55 and 2221-2720, Mir 2200-2204, Amex 34 and 37 (15), Diners
+// 30, 36, 38 and 39 (14 or more), JCB 35 (16 or more), and anything starting
+// with 5 or 6 (Discover, UnionPay, Maestro, RuPay ...). Without it every
+// tenth 13-digit millisecond timestamp would pass the Luhn check.
+func issuerOK(d []byte) bool {
+	n := len(d)
+	p2 := int(d[0]-'0')*10 + int(d[1]-'0')
+	switch d[0] {
+	case '4':
+		return n == 13 || n == 16 || n == 19
+	case '2':
+		p4 := p2*100 + int(d[2]-'0')*10 + int(d[3]-'0')
+		return n >= 16 && (p4 >= 2221 && p4 <= 2720 || p4 >= 2200 && p4 <= 2204)
+	case '3':
+		switch p2 {
+		case 34, 37:
+			return n == 15
+		case 30, 36, 38, 39:
+			return n >= 14
+		case 35:
+			return n >= 16
+		}
+		return false
+	case '5', '6':
+		return true
+	}
+	return false
 }
 
 // luhn reports whether the ASCII digits pass the Luhn check.

@@ -129,6 +129,12 @@ func Compile(profiles map[string]Profile, names []string, key []byte) (*Masker, 
 			if !m.det[d].on {
 				m.det[d] = detRule{on: true, t: cp.with}
 				m.units |= 1 << unitOf[d]
+				switch d {
+				case detCard, detPhone, detSSN, detIPv4:
+					m.numOn = true
+				case detIBAN, detAWS:
+					m.upperOn = true
+				}
 			}
 		}
 	custom:

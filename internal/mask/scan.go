@@ -36,14 +36,13 @@ func lookupDetector(s string) (detector, bool) {
 	return 0, false
 }
 
-// unit is a group of detectors found by one scan of the value: the numeric
-// detectors share a pass over digit runs, IBAN and AWS keys a pass over
-// upper-case words, the others look for their own marker byte or string.
+// unit is a group of detectors found by one scan of the value: cards,
+// phones, SSNs, IPv4 addresses, IBANs and AWS keys share a pass over the
+// words of the value; the others look for their own marker byte or string.
 type unit uint8
 
 const (
-	uNum unit = iota
-	uUpper
+	uWord unit = iota
 	uEmail
 	uJWT
 	uPEM
@@ -52,8 +51,8 @@ const (
 )
 
 var unitOf = [numDetectors]unit{
-	detCard: uNum, detEmail: uEmail, detPhone: uNum, detSSN: uNum, detIBAN: uUpper,
-	detIPv4: uNum, detJWT: uJWT, detAWS: uUpper, detPEM: uPEM,
+	detCard: uWord, detEmail: uEmail, detPhone: uWord, detSSN: uWord, detIBAN: uWord,
+	detIPv4: uWord, detJWT: uJWT, detAWS: uWord, detPEM: uPEM,
 }
 
 // Byte classes.
@@ -61,7 +60,7 @@ const (
 	cDigit = 1 << iota
 	cUpper
 	cLower
-	cNumStart // starts a card, SSN, phone or IPv4 candidate
+	cWordStart // may start a card, SSN, phone, IPv4, IBAN or AWS key
 	cLocal    // may appear in the local part of an email address
 	cB64      // base64url alphabet
 
@@ -70,14 +69,14 @@ const (
 
 var byteClass = func() (t [256]uint8) {
 	for c := '0'; c <= '9'; c++ {
-		t[c] |= cDigit | cNumStart | cLocal | cB64
+		t[c] |= cDigit | cWordStart | cLocal | cB64
 	}
 	for c := 'A'; c <= 'Z'; c++ {
-		t[c] |= cUpper | cLocal | cB64
+		t[c] |= cUpper | cWordStart | cLocal | cB64
 		t[c+'a'-'A'] |= cLower | cLocal | cB64
 	}
-	t['+'] |= cNumStart | cLocal
-	t['('] |= cNumStart
+	t['+'] |= cWordStart | cLocal
+	t['('] |= cWordStart
 	for _, c := range "._%-" {
 		t[c] |= cLocal
 	}
@@ -135,10 +134,8 @@ type scanner struct {
 func (s *scanner) next(u unit, from, limit int) span {
 	limit = min(limit, len(s.v))
 	switch u {
-	case uNum:
-		return s.nextNum(from, limit)
-	case uUpper:
-		return s.nextUpper(from, limit)
+	case uWord:
+		return s.nextWord(from, limit)
 	case uEmail:
 		return s.nextEmail(from)
 	case uJWT:
@@ -238,13 +235,17 @@ func domainAt(v []byte, i int) (int, bool) {
 func (s *scanner) nextJWT(from, limit int) span {
 	v := s.v[from:]
 	limit -= from
-	for at := 0; at < limit; {
-		j := bytes.Index(v[at:], []byte("eyJ"))
-		if j < 0 || at+j >= limit {
+	for at := 2; at < len(v); {
+		// 'J' is much rarer than 'e' in text, so look for it first.
+		j := bytes.IndexByte(v[at:], 'J')
+		if j < 0 || at+j-2 >= limit {
 			break
 		}
-		i := at + j
-		at = i + 1
+		i := at + j - 2
+		at += j + 1
+		if v[i] != 'e' || v[i+1] != 'y' {
+			continue
+		}
 		if i > 0 && (byteClass[v[i-1]]&cB64 != 0 || v[i-1] == '.') {
 			continue
 		}
@@ -324,30 +325,6 @@ func (s *scanner) nextPEM(from int) span {
 			}
 		}
 		return span{start: i, end: end, id: int(detPEM)}
-	}
-	return span{start: noMatch}
-}
-
-// nextUpper finds IBANs and AWS access key IDs: both start an upper-case
-// word.
-func (s *scanner) nextUpper(from, limit int) span {
-	v := s.v[from:]
-	iban, aws := s.m.det[detIBAN].on, s.m.det[detAWS].on
-	for i := 0; i < limit-from; i++ {
-		c := v[i]
-		if c-'A' >= 26 || alnumAt(v, i-1) {
-			continue
-		}
-		if iban {
-			if end := ibanAt(v, i); end > 0 {
-				return span{start: i, end: end, id: int(detIBAN)}.at(from)
-			}
-		}
-		if aws && c == 'A' {
-			if end := awsKeyAt(v, i); end > 0 {
-				return span{start: i, end: end, id: int(detAWS)}.at(from)
-			}
-		}
 	}
 	return span{start: noMatch}
 }
