@@ -61,8 +61,8 @@ const (
 	cUpper
 	cLower
 	cWordStart // may start a card, SSN, phone, IPv4, IBAN or AWS key
-	cLocal    // may appear in the local part of an email address
-	cB64      // base64url alphabet
+	cLocal     // may appear in the local part of an email address
+	cB64       // base64url alphabet
 
 	cAlnum = cDigit | cUpper | cLower
 )
