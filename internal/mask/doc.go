@@ -70,12 +70,17 @@
 //     A literal that every match must contain is found at Compile time and
 //     checked first, so the regexp runs only on values that contain it.
 //
-// # Overlaps
+// # Overlaps and context
 //
 // Matches never overlap. Of all detectors, the match that starts leftmost
 // wins; at the same start the longest; at the same span the first detector
 // in the order above, then custom detectors in order. Scanning resumes after
-// the winning match, and a match that starts inside it is dropped.
+// the winning match, and a match that starts inside it is dropped. The
+// bytes of a masked match do not count as context for what follows it, just
+// as its replacement would not, and what stops a number from ending before
+// a byte (a letter or digit, or '-' or '.' and a digit) also stops a number
+// from starting after it; together these make redaction idempotent for the
+// built-in detectors: masking masked output again changes nothing.
 //
 // # Transforms
 //
@@ -111,10 +116,12 @@
 //
 // # Hot path
 //
-// Text does one pass per group of detectors (digit runs for cards, SSNs,
-// phones and addresses; upper-case words for IBANs and AWS keys;
-// bytes.IndexByte and bytes.Index for '@', "eyJ" and "-----BEGIN "), not a
-// regexp per detector. With no match it appends nothing and allocates
+// Text does not run a regexp per detector. One pass visits the start of
+// each word and tries only the detectors its first bytes allow (cards,
+// SSNs, phones and addresses after a digit, '+' or '('; IBANs and AWS keys
+// after an upper-case letter); emails, JWTs and PEM blocks are found from
+// bytes.IndexByte for '@' and 'J' and bytes.Index for "-----BEGIN ". Work is
+// linear in the value. With no match Text appends nothing and allocates
 // nothing, and the caller sends the original bytes on. Masked output is
 // appended to a buffer the caller owns; hashing uses pooled HMAC state. Only
 // custom detectors allocate, and only when their regexp matches, because

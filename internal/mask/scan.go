@@ -235,10 +235,12 @@ func domainAt(v []byte, i int) (int, bool) {
 func (s *scanner) nextJWT(from, limit int) span {
 	v := s.v[from:]
 	limit -= from
-	for at := 2; at < len(v); {
-		// 'J' is much rarer than 'e' in text, so look for it first.
-		j := bytes.IndexByte(v[at:], 'J')
-		if j < 0 || at+j-2 >= limit {
+	// 'J' is much rarer than 'e' in text, so look for it first; a token
+	// that starts before limit has its 'J' before limit+2.
+	hay := v[:min(len(v), limit+2)]
+	for at := 2; at < len(hay); {
+		j := bytes.IndexByte(hay[at:], 'J')
+		if j < 0 {
 			break
 		}
 		i := at + j - 2
