@@ -103,8 +103,8 @@ func (m *Masker) Text(dst, v []byte, hits *Hits) (out []byte, changed, isNull bo
 	return append(out, v[from:]...), true, false
 }
 
-// maxLookback is how far before a candidate the word and jwt units
-// look for context (ssnAt looks at the separator and the digit before it).
+// maxLookback is how far before a candidate the word and jwt units look
+// for context (attachedBefore reads the two bytes before a number).
 const maxLookback = 2
 
 // rule returns the transform and hit slot of detector id.
@@ -141,9 +141,10 @@ func (m *Masker) Value(dst, v []byte, c ColumnMatch, hits *Hits) (out []byte, is
 }
 
 // Hits counts how often each rule of one Masker fired, without keeping any
-// value. The zero value is ready to use; it is not safe for concurrent use
-// (give each session its own). A Hits counts for the Masker it was first
-// used with; using it with another Masker starts the counts over.
+// value. The zero value is ready to use; the first hit allocates its
+// counters, later ones do not. It is not safe for concurrent use (give each
+// session its own). A Hits counts for the Masker it was first used with;
+// using it with another Masker starts the counts over.
 type Hits struct {
 	m *Masker
 	n []int
