@@ -50,11 +50,23 @@
 // reaches [SpoolOptions.SegmentSize], and at every open unless the last
 // segment is empty, so that appends never follow bytes of a previous run.
 //
-// [Spool.Append] encodes its events into one buffer and writes them with one
-// write(2) call before it returns: an event is in the spool, and survives the
-// process crashing, before the statement it describes reaches the target.
-// Surviving a machine crash needs fsync, which a background goroutine does
-// every [SpoolOptions.SyncInterval] and [Spool.Sync] does on demand.
+// [Spool.Append] encodes its events into one buffer and copies it into the
+// segment file before it returns: an event is in the spool (in the kernel's
+// page cache), and survives the process crashing, before the statement it
+// describes reaches the target. Surviving a machine crash needs fsync, which
+// a background goroutine does every [SpoolOptions.SyncInterval] and
+// [Spool.Sync] does on demand, and which sealing a segment does.
+//
+// On Linux, a segment is preallocated to SegmentSize (fallocate) at its
+// first append and mapped into memory, so that an append is a copy rather
+// than a write(2) call; elsewhere, or if that fails, appends use one
+// write(2) each. Preallocated space reads as zeros, and no record starts
+// with a zero header, so after a crash the records end at the first zero
+// header: recovery cuts the segment there, and since it stops at the first
+// bad record, a record copied in part (in any byte order) hides every byte
+// after it. A segment file is preallocated only when new or empty, so the
+// space after its records never holds bytes of an earlier run. A sealed
+// segment (rotated, or closed with the spool) is cut to its records.
 //
 // The spool has one reader cursor, for the shipper. [Spool.Next] returns the
 // events after the last ones it returned, with the [Position] after them;

@@ -25,6 +25,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // record: at the end of a segment, a torn write.
 var (
 	errShortRecord   = errors.New("incomplete record")
+	errZeroHeader    = errors.New("zero-filled record header")
 	errRecordTooBig  = errors.New("record too large")
 	errRecordCRC     = errors.New("record checksum mismatch")
 	errRecordPayload = errors.New("record payload is not an event")

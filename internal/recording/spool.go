@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,7 +36,8 @@ const (
 // SpoolOptions configure a Spool. The zero value gives the defaults.
 type SpoolOptions struct {
 	// SegmentSize is the size after which appends go to a new segment file;
-	// 0 means 16 MiB. One Append never spans two segments.
+	// 0 means 16 MiB. One Append never spans two segments. On Linux it is
+	// also the disk space reserved for the segment appends go to.
 	SegmentSize int64
 	// SyncInterval is how often a background goroutine fsyncs appended
 	// data; 0 means 200ms, and a negative value turns it off (call Sync).
@@ -68,6 +70,9 @@ type Spool struct {
 	closed   bool
 	broken   error    // a failed write that could not be undone
 	f        *os.File // the segment appends go to
+	m        []byte   // f mapped, preallocated; nil when appends use write(2)
+	mapped   uint64   // the last segment mapLocked was called for
+	mapErr   error    // why the last segment could not be mapped, once logged
 	seg      uint64   // f's segment number
 	size     int64    // bytes written to f: readers read no further
 	segments []uint64 // existing segments in order; the last is seg
@@ -118,7 +123,7 @@ func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
 		notify: make(chan struct{}),
 	}
 	if err := s.recover(); err != nil {
-		if s.f != nil {
+		if s.f != nil && s.sealLocked() != nil {
 			s.f.Close()
 		}
 		return nil, fmt.Errorf("open spool %s: %w", dir, err)
@@ -179,7 +184,7 @@ func (s *Spool) recover() error {
 	// previous run and never land before the acknowledged position.
 	if n := len(s.segments); n > 0 && sizes[s.segments[n-1]] == 0 && s.segments[n-1] > acked.Segment {
 		s.seg = s.segments[n-1]
-		s.f, err = os.OpenFile(s.segmentPath(s.seg), os.O_WRONLY|os.O_APPEND, 0o600)
+		s.f, err = os.OpenFile(s.segmentPath(s.seg), os.O_RDWR, 0o600)
 		if err != nil {
 			return fmt.Errorf("open segment: %w", err)
 		}
@@ -192,9 +197,9 @@ func (s *Spool) recover() error {
 	return s.createSegment(next)
 }
 
-// createSegment makes seg the segment appends go to.
+// createSegment makes seg, a new file, the segment appends go to.
 func (s *Spool) createSegment(seg uint64) error {
-	f, err := os.OpenFile(s.segmentPath(seg), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(s.segmentPath(seg), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("create segment: %w", err)
 	}
@@ -204,6 +209,61 @@ func (s *Spool) createSegment(seg uint64) error {
 	}
 	s.f, s.seg, s.size, s.dirty = f, seg, 0, false
 	s.segments = append(s.segments, seg)
+	return nil
+}
+
+// mapLocked preallocates the current segment, which is empty, to
+// SegmentSize and maps it, so that appends are copies into the page cache
+// instead of write(2) calls. If that fails, appends to this segment use
+// write(2). It is called at a segment's first append, not when the segment
+// is created, so that a spool opened and closed without appends leaves its
+// files as they were. s.mu is held.
+func (s *Spool) mapLocked() {
+	s.mapped = s.seg
+	m, err := mapSegment(s.f, s.opts.SegmentSize)
+	if err == nil {
+		s.m, s.mapErr = m, nil
+		return
+	}
+	if s.mapErr == nil {
+		s.log.Warn("spool: appending with write(2): cannot map segment", "segment", s.seg, "err", err)
+	}
+	s.mapErr = err
+	// Take back a preallocation that the mapping failed after.
+	if terr := s.f.Truncate(0); terr != nil {
+		s.broken = fmt.Errorf("append to spool: segment %d: %w", s.seg, terr)
+	}
+}
+
+// unmapLocked ends appends by copying into the current segment's mapping;
+// appends after it use write(2). s.mu is held.
+func (s *Spool) unmapLocked() error {
+	if s.m == nil {
+		return nil
+	}
+	if err := unmapSegment(s.m); err != nil {
+		return err
+	}
+	s.m = nil
+	return nil
+}
+
+// sealLocked unmaps the current segment, cuts its unused preallocated
+// space, so that its file ends where its records do, fsyncs and closes it.
+// On failure the segment stays open, to be sealed again. s.mu is held.
+func (s *Spool) sealLocked() error {
+	if err := s.unmapLocked(); err != nil {
+		return err
+	}
+	if err := s.f.Truncate(s.size); err != nil {
+		return fmt.Errorf("truncate segment: %w", err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("sync segment: %w", err)
+	}
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("close segment: %w", err)
+	}
 	return nil
 }
 
@@ -220,7 +280,8 @@ func (s *Spool) repairSegment(seg uint64, acked Position) (size int64, boundary 
 	if err != nil {
 		return 0, false, fmt.Errorf("stat segment: %w", err)
 	}
-	good, bad := scanRecords(bufio.NewReaderSize(f, readChunk), func(off int64) {
+	br := bufio.NewReaderSize(f, readChunk)
+	good, bad := scanRecords(br, func(off int64) {
 		if seg == acked.Segment && off == acked.Offset {
 			boundary = true
 		}
@@ -228,8 +289,15 @@ func (s *Spool) repairSegment(seg uint64, acked Position) (size int64, boundary 
 	if good == fi.Size() {
 		return good, boundary, nil
 	}
-	s.log.Warn("spool: truncating torn or corrupt records",
-		"segment", seg, "offset", good, "dropped_bytes", fi.Size()-good, "reason", bad)
+	if errors.Is(bad, errZeroHeader) && onlyZeros(br) {
+		// The process stopped while appending to a preallocated segment:
+		// its records end where the zeros begin.
+		s.log.Debug("spool: cutting unused preallocated space",
+			"segment", seg, "offset", good, "dropped_bytes", fi.Size()-good)
+	} else {
+		s.log.Warn("spool: truncating torn or corrupt records",
+			"segment", seg, "offset", good, "dropped_bytes", fi.Size()-good, "reason", bad)
+	}
 	if err := f.Truncate(good); err != nil {
 		return 0, false, fmt.Errorf("truncate segment: %w", err)
 	}
@@ -257,6 +325,11 @@ func scanRecords(r io.Reader, at func(off int64)) (good int64, bad error) {
 			}
 			return good, errShortRecord
 		}
+		if hdr == [frameHeaderSize]byte{} {
+			// No record is empty: this is space preallocated and never
+			// written, or the start of a record torn before its header was.
+			return good, errZeroHeader
+		}
 		size := frameHeaderSize + payloadLen(hdr[:])
 		if size > frameHeaderSize+maxRecordSize {
 			return good, errRecordTooBig
@@ -271,6 +344,25 @@ func scanRecords(r io.Reader, at func(off int64)) (good int64, bad error) {
 			return good, err
 		}
 		good += int64(m)
+	}
+}
+
+// onlyZeros reports whether every byte left in r is zero.
+func onlyZeros(r io.Reader) bool {
+	buf := make([]byte, readChunk)
+	for {
+		n, err := r.Read(buf)
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return false
+			}
+		}
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			return false
+		}
 	}
 }
 
@@ -340,9 +432,10 @@ func (s *Spool) writeAcked(pos Position, durable bool) error {
 	return syncDir(s.dir)
 }
 
-// Append writes events to the spool with one write(2) call, encoding them
-// into a buffer under the spool's lock, and returns once the bytes are in the
-// file (not necessarily on the disk; see Sync). Every event's Data must be
+// Append writes events to the spool, encoding them into a buffer under the
+// spool's lock and copying that into the segment's mapping (or with one
+// write(2) call where segments are not mapped), and returns once the bytes
+// are in the file (not necessarily on the disk; see Sync). Every event's Data must be
 // valid JSON and its strings valid UTF-8, or Append writes nothing and
 // returns an error. It is safe for concurrent use, and returns ErrClosed
 // after Close.
@@ -374,7 +467,7 @@ func (s *Spool) Append(evs ...Event) error {
 
 // AppendDeferred queues events to be written with the next Append, or
 // within DeferredFlush at the latest, so that a session's statement and
-// the previous statement's result cost one write(2) between them. Use it
+// the previous statement's result cost one copy between them. Use it
 // only for events that record what has already happened (a result), never
 // for one that must be in the spool before it is acted on: a crash can lose
 // at most the last DeferredFlush of deferred events. Order is kept: a
@@ -445,8 +538,27 @@ func (s *Spool) writeLocked(b []byte) error {
 			return fmt.Errorf("append to spool: %w", err)
 		}
 	}
-	n, err := s.f.Write(b)
-	if err != nil {
+	if s.m == nil && s.size == 0 && s.mapped != s.seg && int64(len(b)) <= s.opts.SegmentSize {
+		s.mapLocked()
+		if s.broken != nil {
+			return s.broken
+		}
+	}
+	if s.m != nil && int64(len(b)) > int64(len(s.m))-s.size {
+		// Not reached, since a segment is mapped only for an Append that
+		// fits; kept so that a copy can never run past the mapping.
+		if err := s.unmapLocked(); err != nil {
+			return fmt.Errorf("append to spool: %w", err)
+		}
+	}
+	if s.m != nil {
+		if err := copyMapped(s.m[s.size:], b); err != nil {
+			// Part of the records may be in the file: recovery cuts them
+			// by their CRC, but nothing may follow them.
+			s.broken = fmt.Errorf("append to spool: segment %d: %w", s.seg, err)
+			return s.broken
+		}
+	} else if n, err := s.f.WriteAt(b, s.size); err != nil {
 		if n > 0 {
 			// Take back the partial record, so later appends do not follow it.
 			if terr := s.f.Truncate(s.size); terr != nil {
@@ -455,7 +567,7 @@ func (s *Spool) writeLocked(b []byte) error {
 		}
 		return fmt.Errorf("append to spool: %w", err)
 	}
-	s.size += int64(n)
+	s.size += int64(len(b))
 	s.dirty = true
 	if s.waiting {
 		close(s.notify)
@@ -467,11 +579,8 @@ func (s *Spool) writeLocked(b []byte) error {
 
 // rotate seals the current segment and starts the next. s.mu is held.
 func (s *Spool) rotate() error {
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("sync segment: %w", err)
-	}
-	if err := s.f.Close(); err != nil {
-		return fmt.Errorf("close segment: %w", err)
+	if err := s.sealLocked(); err != nil {
+		return err
 	}
 	if err := s.createSegment(s.seg + 1); err != nil {
 		s.broken = fmt.Errorf("append to spool: %w", err)
@@ -766,9 +875,9 @@ func (s *Spool) Rewind() {
 	s.rpos = s.acked
 }
 
-// Close stops the background sync, fsyncs and closes the current segment,
-// and wakes a blocked Next. It is idempotent; Append, Next, Ack and Sync
-// return ErrClosed afterwards.
+// Close stops the background sync, cuts the current segment to its
+// records, fsyncs and closes it, and wakes a blocked Next. It is idempotent;
+// Append, Next, Ack and Sync return ErrClosed afterwards.
 func (s *Spool) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -781,9 +890,9 @@ func (s *Spool) Close() error {
 			<-s.done
 		}
 		s.mu.Lock()
-		err := s.f.Sync()
-		if cerr := s.f.Close(); err == nil {
-			err = cerr
+		err := s.sealLocked()
+		if err != nil {
+			s.f.Close()
 		}
 		s.mu.Unlock()
 		if err == nil {
@@ -797,4 +906,19 @@ func (s *Spool) Close() error {
 		s.readMu.Unlock()
 	})
 	return s.closeErr
+}
+
+// copyMapped copies b into m, a mapped file. A fault on the mapping (an I/O
+// error reading a page back in) is returned as an error instead of crashing
+// the process.
+func copyMapped(m, b []byte) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			err = fmt.Errorf("fault writing to mapped segment: %v", r)
+		}
+	}()
+	copy(m, b)
+	return nil
 }
