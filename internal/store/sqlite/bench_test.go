@@ -13,7 +13,9 @@ import (
 
 // BenchmarkAppendEvents appends batches of new events, the shipper's steady
 // state: statement and result events in turn, each batch holding a run of
-// events of every session, interleaved. ns/event is the time per event.
+// events of every session, interleaved. ns/event is the time per event,
+// cpu-ns/event the process's CPU time (user and system, all threads) per
+// event.
 // Events are built outside the timed loop except for their seqs, so the
 // numbers are the store's.
 func BenchmarkAppendEvents(b *testing.B) {
@@ -60,6 +62,7 @@ func benchmarkAppendEvents(b *testing.B, sessions, perBatch int) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(evs) * len(data)))
 	seq := uint64(0)
+	cpu0, cpuOK := cpuTime()
 	for b.Loop() {
 		for i := range evs {
 			evs[i].Seq = seq + uint64(i/sessions) + 1
@@ -70,6 +73,7 @@ func benchmarkAppendEvents(b *testing.B, sessions, perBatch int) {
 		}
 	}
 	b.StopTimer()
+	cpu1, _ := cpuTime()
 	for _, id := range ids {
 		s, err := db.GetSession(b.Context(), id)
 		if err != nil {
@@ -79,7 +83,11 @@ func benchmarkAppendEvents(b *testing.B, sessions, perBatch int) {
 			b.Fatalf("%s: got last seq %d, statements %d; want %d, %d", id, s.LastSeq, s.Statements, seq, seq/2)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(seq*uint64(sessions)), "ns/event")
+	events := float64(seq * uint64(sessions))
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/events, "ns/event")
+	if cpuOK {
+		b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/events, "cpu-ns/event")
+	}
 }
 
 // FuzzEventPayload checks that any payload comes back byte for byte: the

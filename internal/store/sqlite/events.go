@@ -1,12 +1,14 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"math"
-	"strings"
+	"slices"
+	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -14,34 +16,29 @@ import (
 // typeStatement is the event type that Session.Statements counts.
 const typeStatement = "statement"
 
-const sqlInsertEvent = `INSERT OR IGNORE INTO events (session, seq, time, type, data, prev, hash)
-	VALUES (?, ?, ?, ?, ?, ?, ?)`
+const sqlInsertChunk = `INSERT INTO event_chunks (session, first_seq, last_seq, n, data) VALUES (?, ?, ?, ?, ?)`
 
-// insertChunk is the most rows one multi-row insert carries: 64 rows of 7
-// parameters stay far below SQLite's parameter limit, and larger statements
-// save little more per row.
-const insertChunk = 64
+// sqlLastSeq returns the highest seq stored for a session: chunks cover
+// disjoint ranges, so the last chunk by first_seq holds it.
+const sqlLastSeq = `SELECT last_seq FROM event_chunks WHERE session = ? ORDER BY first_seq DESC LIMIT 1`
 
-// eventCols is the number of parameters one event row binds.
-const eventCols = 7
+// sqlChunksAfter selects a session's chunks holding seqs > ?2 in order, at
+// most ?3 of them (-1: all). Only the chunk starting at or before ?2 can
+// straddle it; starting there keeps the scan on the primary key instead of
+// reading every chunk of the session to test last_seq.
+const sqlChunksAfter = `SELECT first_seq, last_seq, n, data FROM event_chunks
+	WHERE session = ?1 AND last_seq > ?2 AND first_seq >= coalesce(
+		(SELECT first_seq FROM event_chunks WHERE session = ?1 AND first_seq <= ?2
+			ORDER BY first_seq DESC LIMIT 1), 0)
+	ORDER BY first_seq LIMIT ?3`
 
-// sqlInsertEvents returns a statement inserting n events, ignoring those
-// already stored.
-func sqlInsertEvents(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT OR IGNORE INTO events (session, seq, time, type, data, prev, hash) VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?,?,?,?,?,?,?)")
-	}
-	return b.String()
-}
-
-// errDuplicates makes AppendEvents roll back a batch in which a multi-row
-// insert skipped rows, and store it again row by row.
-var errDuplicates = errors.New("batch holds events already stored")
+// sqlChunksOverlapping selects a session's chunks whose ranges overlap
+// [?2, ?3], in order.
+const sqlChunksOverlapping = `SELECT first_seq, last_seq, n, data FROM event_chunks
+	WHERE session = ?1 AND last_seq >= ?2 AND first_seq <= ?3 AND first_seq >= coalesce(
+		(SELECT first_seq FROM event_chunks WHERE session = ?1 AND first_seq <= ?2
+			ORDER BY first_seq DESC LIMIT 1), 0)
+	ORDER BY first_seq`
 
 // sqlBumpStats adds one batch's newly stored events to a session's counters.
 // All expressions in an UPDATE SET see the row's old values, so last_hash is
@@ -53,24 +50,22 @@ const sqlBumpStats = `INSERT INTO session_stats (session, statements, last_seq, 
 		last_hash = CASE WHEN excluded.last_seq > last_seq THEN excluded.last_hash ELSE last_hash END,
 		last_seq = max(last_seq, excluded.last_seq)`
 
-// batchStats is what one AppendEvents call newly stored for one session.
-type batchStats struct {
-	session    string
-	inserted   int64
-	statements int64
-	maxSeq     uint64
-	maxHash    string
-}
+// chunkBufs holds chunk encoding buffers (*[]byte) between AppendEvents
+// calls.
+var chunkBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // AppendEvents stores evs in one transaction. Events already stored (same
-// session and seq) are ignored and do not count twice. Sessions need not
-// exist yet. Seq must be at least 1 (ListEvents returns seq > after, with
-// after starting at 0) and fit in an int64.
+// session and seq) are ignored and do not count twice; of events repeated
+// within evs the first is kept. Sessions need not exist yet. Seq must be at
+// least 1 (ListEvents returns seq > after, with after starting at 0) and
+// fit in an int64.
 //
-// Events go in multi-row inserts of up to insertChunk rows. When one of them
-// skips a row (an event already stored, or twice in evs: rare, after a
-// shipper's retry or restart), the batch is rolled back and stored again
-// row by row, so the counters only ever count rows that were inserted.
+// The events of each session go into new chunks. Events with a seq above
+// the session's highest stored one, the shipper's steady state, are known
+// to be new without reading anything else. Events at or below it are a
+// resend, or arrive late: they cost a read of the chunks covering their
+// range, and are stored if missing (filling a gap), by rewriting those
+// chunks together with them. Nothing is dropped for arriving out of order.
 func (db *DB) AppendEvents(ctx context.Context, evs []store.Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -83,220 +78,386 @@ func (db *DB) AppendEvents(ctx context.Context, evs []store.Event) error {
 		if e.Seq == 0 || e.Seq > math.MaxInt64 {
 			return fmt.Errorf("append events: session %s: seq %d out of range", e.Session, e.Seq)
 		}
+		if _, err := nanos(e.Time); err != nil {
+			return fmt.Errorf("append events: session %s seq %d: %w", e.Session, e.Seq, err)
+		}
 	}
-	// Prepared before the transaction: the writer pool's one connection is
-	// busy during it.
-	full, err := db.insertStmt(ctx, min(len(evs), insertChunk))
-	if err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
-	rest, err := db.insertStmt(ctx, len(evs)%insertChunk)
-	if err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
-	// Batches usually hold one session; a slice beats a map here.
-	stats := make([]batchStats, 0, 1)
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		return db.insertChunks(ctx, tx, evs, full, rest, &stats)
+	batches := bySession(evs)
+	buf := chunkBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= 2*maxChunkBytes {
+			chunkBufs.Put(buf)
+		}
+	}()
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		// The tx already rolls back when ctx ends. Giving each statement a
+		// context that cannot end spares the driver a watcher goroutine per
+		// statement; ctx is still checked between sessions.
+		nc := context.WithoutCancel(ctx)
+		w := chunkWriter{ins: tx.StmtContext(nc, db.insertChunk)}
+		w.enc.reset(*buf)
+		defer func() { *buf = w.enc.buf }()
+		lastSeq := tx.StmtContext(nc, db.lastSeq)
+		bump := tx.StmtContext(nc, db.bumpStats)
+		for _, b := range batches {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := db.appendSession(nc, tx, lastSeq, bump, &w, b); err != nil {
+				return fmt.Errorf("session %s: %w", b.session, err)
+			}
+		}
+		return nil
 	})
-	if errors.Is(err, errDuplicates) {
-		stats = stats[:0]
-		err = db.inTx(ctx, func(tx *sql.Tx) error {
-			return db.insertRows(ctx, tx, evs, &stats)
-		})
-	}
 	if err != nil {
 		return fmt.Errorf("append events: %w", err)
 	}
 	return nil
 }
 
-// insertStmt returns the prepared statement inserting n events (nil for
-// n == 0), preparing it on first use.
-func (db *DB) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
-	switch {
-	case n == 0:
-		return nil, nil
-	case n == 1:
-		return db.insertEvent, nil
-	}
-	db.insertMu.Lock()
-	defer db.insertMu.Unlock()
-	if st := db.insertEvents[n]; st != nil {
-		return st, nil
-	}
-	st, err := db.w.PrepareContext(ctx, sqlInsertEvents(n))
-	if err != nil {
-		return nil, fmt.Errorf("prepare insert of %d events: %w", n, err)
-	}
-	db.insertEvents[n] = st
-	return st, nil
+// sessionBatch is the events of one session in an AppendEvents call.
+type sessionBatch struct {
+	session string
+	evs     []*store.Event // increasing seqs, no repeats
 }
 
-// insertChunks inserts evs in multi-row statements: full for each chunk of
-// insertChunk events, rest for the remainder. It returns errDuplicates as
-// soon as a statement inserts fewer rows than it carries; the caller must
-// then roll back, as some rows of that chunk may have been inserted.
-func (db *DB) insertChunks(ctx context.Context, tx *sql.Tx, evs []store.Event, full, rest *sql.Stmt, stats *[]batchStats) error {
-	// The tx already rolls back when ctx ends. Giving each insert a context
-	// that cannot end spares the driver a watcher goroutine per statement;
-	// ctx is still checked between chunks.
-	nc := context.WithoutCancel(ctx)
-	args := make([]any, 0, eventCols*min(len(evs), insertChunk))
-	var fullTx *sql.Stmt
-	for len(evs) > 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n := min(len(evs), insertChunk)
-		chunk := evs[:n]
-		evs = evs[n:]
-		args = args[:0]
-		for i := range chunk {
-			e := &chunk[i]
-			at, err := nanos(e.Time)
-			if err != nil {
-				return fmt.Errorf("session %s seq %d: %w", e.Session, e.Seq, err)
-			}
-			args = append(args, e.Session, int64(e.Seq), at, e.Type, eventData(e.Data), e.Prev, e.Hash)
-		}
-		var ins *sql.Stmt
-		if n == insertChunk || rest == nil {
-			if fullTx == nil {
-				fullTx = tx.StmtContext(nc, full)
-			}
-			ins = fullTx
-		} else {
-			ins = tx.StmtContext(nc, rest)
-		}
-		first := &chunk[0]
-		res, err := ins.ExecContext(nc, args...)
-		if err != nil {
-			return fmt.Errorf("session %s seq %d (%d events): %w", first.Session, first.Seq, n, err)
-		}
-		got, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("session %s seq %d (%d events): %w", first.Session, first.Seq, n, err)
-		}
-		if got != int64(n) {
-			return errDuplicates
-		}
-		for i := range chunk {
-			count(stats, &chunk[i])
-		}
-	}
-	return bumpStats(ctx, tx, db.bumpStats, *stats)
-}
-
-// insertRows inserts evs one by one, counting only those not stored yet.
-func (db *DB) insertRows(ctx context.Context, tx *sql.Tx, evs []store.Event, stats *[]batchStats) error {
-	nc := context.WithoutCancel(ctx)
-	ins := tx.StmtContext(nc, db.insertEvent)
+// bySession groups evs by session, in order of first appearance, each
+// group sorted by seq with repeats dropped (the first kept).
+func bySession(evs []store.Event) []sessionBatch {
+	// Batches hold a handful of sessions; a linear search beats a map.
+	var out []sessionBatch
+	cur := -1
 	for i := range evs {
-		if err := ctx.Err(); err != nil {
+		e := &evs[i]
+		if cur < 0 || out[cur].session != e.Session {
+			cur = slices.IndexFunc(out, func(b sessionBatch) bool { return b.session == e.Session })
+			if cur < 0 {
+				out = append(out, sessionBatch{session: e.Session})
+				cur = len(out) - 1
+			}
+		}
+		out[cur].evs = append(out[cur].evs, e)
+	}
+	for i := range out {
+		b := &out[i]
+		if slices.IsSortedFunc(b.evs, func(x, y *store.Event) int {
+			// Equal seqs count as unsorted, so repeats are dropped below.
+			if x.Seq < y.Seq {
+				return -1
+			}
+			return 1
+		}) {
+			continue
+		}
+		slices.SortStableFunc(b.evs, func(x, y *store.Event) int { return cmp.Compare(x.Seq, y.Seq) })
+		b.evs = slices.CompactFunc(b.evs, func(x, y *store.Event) bool { return x.Seq == y.Seq })
+	}
+	return out
+}
+
+// appendSession stores one session's events and advances its counters.
+func (db *DB) appendSession(ctx context.Context, tx *sql.Tx, lastSeq, bump *sql.Stmt, w *chunkWriter, b sessionBatch) error {
+	var stored int64
+	if err := lastSeq.QueryRowContext(ctx, b.session).Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read last seq: %w", err)
+	}
+	i, _ := slices.BinarySearchFunc(b.evs, uint64(stored)+1, func(e *store.Event, seq uint64) int { return cmp.Compare(e.Seq, seq) })
+	late, fresh := b.evs[:i], b.evs[i:]
+	if len(late) > 0 {
+		var err error
+		if late, err = fillGaps(ctx, tx, w, b.session, late); err != nil {
 			return err
 		}
-		e := &evs[i]
-		at, err := nanos(e.Time)
-		if err != nil {
-			return fmt.Errorf("session %s seq %d: %w", e.Session, e.Seq, err)
-		}
-		res, err := ins.ExecContext(nc, e.Session, int64(e.Seq), at, e.Type, eventData(e.Data), e.Prev, e.Hash)
-		if err != nil {
-			return fmt.Errorf("session %s seq %d: %w", e.Session, e.Seq, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("session %s seq %d: %w", e.Session, e.Seq, err)
-		}
-		if n == 0 {
-			continue // already stored
-		}
-		count(stats, e)
 	}
-	return bumpStats(ctx, tx, db.bumpStats, *stats)
-}
+	w.start(b.session)
+	for _, e := range fresh {
+		if err := w.add(ctx, e); err != nil {
+			return err
+		}
+	}
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
 
-// eventData returns the value bound for an event's data: never NULL.
-func eventData(d []byte) []byte {
-	if d == nil {
-		return []byte{}
-	}
-	return d
-}
-
-// count adds a newly inserted event to its session's batch counters.
-func count(stats *[]batchStats, e *store.Event) {
-	st := statsFor(stats, e.Session)
-	st.inserted++
-	if e.Type == typeStatement {
-		st.statements++
-	}
-	if e.Seq > st.maxSeq {
-		st.maxSeq, st.maxHash = e.Seq, e.Hash
-	}
-}
-
-// bumpStats adds a batch's counters to session_stats.
-func bumpStats(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, stats []batchStats) error {
-	if len(stats) == 0 {
+	var st batchStats
+	st.count(late)
+	st.count(fresh)
+	if st.inserted == 0 {
 		return nil
 	}
-	bump := tx.StmtContext(ctx, stmt)
-	for _, st := range stats {
-		if _, err := bump.ExecContext(ctx, st.session, st.statements, int64(st.maxSeq), st.maxHash); err != nil {
-			return fmt.Errorf("session %s: update counters: %w", st.session, err)
-		}
+	if _, err := bump.ExecContext(ctx, b.session, st.statements, int64(st.maxSeq), st.maxHash); err != nil {
+		return fmt.Errorf("update counters: %w", err)
 	}
 	return nil
 }
 
-func statsFor(stats *[]batchStats, session string) *batchStats {
-	s := *stats
-	for i := range s {
-		if s[i].session == session {
-			return &s[i]
+// batchStats is what one AppendEvents call newly stored for one session.
+type batchStats struct {
+	inserted   int64
+	statements int64
+	maxSeq     uint64
+	maxHash    string
+}
+
+// count adds newly stored events, in seq order, to the counters.
+func (st *batchStats) count(evs []*store.Event) {
+	for _, e := range evs {
+		if e.Type == typeStatement {
+			st.statements++
 		}
 	}
-	*stats = append(s, batchStats{session: session})
-	return &(*stats)[len(*stats)-1]
+	if len(evs) > 0 && evs[len(evs)-1].Seq > st.maxSeq {
+		st.maxSeq, st.maxHash = evs[len(evs)-1].Seq, evs[len(evs)-1].Hash
+	}
+	st.inserted += int64(len(evs))
+}
+
+// fillGaps stores those of late (a session's events at or below its highest
+// stored seq, in order) that are not stored yet, and returns them. The
+// chunks covering their range are decoded; when some are missing, those
+// chunks are deleted and written again merged with them, which keeps the
+// session's chunk ranges disjoint.
+func fillGaps(ctx context.Context, tx *sql.Tx, w *chunkWriter, session string, late []*store.Event) ([]*store.Event, error) {
+	lo, hi := late[0].Seq, late[len(late)-1].Seq
+	rows, err := tx.QueryContext(ctx, sqlChunksOverlapping, session, int64(lo), int64(hi))
+	if err != nil {
+		return nil, fmt.Errorf("read chunks %d-%d: %w", lo, hi, err)
+	}
+	var (
+		d      chunkDecoder
+		have   []store.Event
+		firsts []int64
+	)
+	for rows.Next() {
+		c, err := scanChunk(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read chunks %d-%d: %w", lo, hi, err)
+		}
+		if have, err = c.decode(&d, have, session); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		firsts = append(firsts, c.first)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("read chunks %d-%d: %w", lo, hi, err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read chunks %d-%d: %w", lo, hi, err)
+	}
+
+	// Merge the stored events and the missing late ones, stored first.
+	var (
+		missing []*store.Event
+		merged  = make([]*store.Event, 0, len(have)+len(late))
+		j       int
+	)
+	for _, e := range late {
+		for j < len(have) && have[j].Seq < e.Seq {
+			merged = append(merged, &have[j])
+			j++
+		}
+		if j < len(have) && have[j].Seq == e.Seq {
+			continue // already stored
+		}
+		missing = append(missing, e)
+		merged = append(merged, e)
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	for ; j < len(have); j++ {
+		merged = append(merged, &have[j])
+	}
+	for _, first := range firsts {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM event_chunks WHERE session = ? AND first_seq = ?`, session, first); err != nil {
+			return nil, fmt.Errorf("rewrite chunk %d: %w", first, err)
+		}
+	}
+	w.start(session)
+	for _, e := range merged {
+		if err := w.add(ctx, e); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.flush(ctx); err != nil {
+		return nil, err
+	}
+	return missing, nil
+}
+
+// chunkWriter encodes one session's events at a time into chunks and
+// inserts them.
+type chunkWriter struct {
+	ins     *sql.Stmt
+	enc     chunkEncoder
+	session string
+	first   uint64
+}
+
+// start begins writing session's events. Call flush before the next start.
+func (w *chunkWriter) start(session string) {
+	w.session = session
+	w.enc.reset(w.enc.buf)
+}
+
+// add writes e, whose seq must be above those added since start, inserting
+// a chunk when it is full.
+func (w *chunkWriter) add(ctx context.Context, e *store.Event) error {
+	if w.enc.n == 0 {
+		w.first = e.Seq
+	}
+	w.enc.add(e)
+	if w.enc.full() {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+// flush inserts the events added since the last flush, if any.
+func (w *chunkWriter) flush(ctx context.Context) error {
+	if w.enc.n == 0 {
+		return nil
+	}
+	n, last := w.enc.n, w.enc.lastSeq
+	if _, err := w.ins.ExecContext(ctx, w.session, int64(w.first), int64(last), n, w.enc.bytes()); err != nil {
+		return fmt.Errorf("insert chunk %d-%d (%d events): %w", w.first, last, n, err)
+	}
+	w.enc.reset(w.enc.buf)
+	return nil
+}
+
+// chunk is an event_chunks row without its session.
+type chunk struct {
+	first, last, n int64
+	data           []byte
+}
+
+func scanChunk(sc scanner) (chunk, error) {
+	var c chunk
+	err := sc.Scan(&c.first, &c.last, &c.n, &c.data)
+	return c, err
+}
+
+// decode appends the chunk's events to evs and checks them against the
+// row's columns. The events' Data aliases c.data.
+func (c chunk) decode(d *chunkDecoder, evs []store.Event, session string) ([]store.Event, error) {
+	start := len(evs)
+	evs, err := d.decode(evs, session, c.data)
+	if err == nil {
+		got := evs[start:]
+		if int64(len(got)) != c.n || int64(got[0].Seq) != c.first || int64(got[len(got)-1].Seq) != c.last {
+			err = fmt.Errorf("%w: %d events %d-%d, row says %d events %d-%d", errCorrupt,
+				len(got), got[0].Seq, got[len(got)-1].Seq, c.n, c.first, c.last)
+			evs = evs[:start]
+		}
+	}
+	if err != nil {
+		return evs, fmt.Errorf("chunk %d: %w", c.first, err)
+	}
+	return evs, nil
 }
 
 // ListEvents returns the session's events with seq > after in seq order, at
-// most limit of them (zero means all). An unknown session has no events.
+// most limit of them (zero or less means all). An unknown session has no
+// events. It reads only the chunks it returns events from.
 func (db *DB) ListEvents(ctx context.Context, session string, after uint64, limit int) ([]store.Event, error) {
 	if after >= math.MaxInt64 {
 		return nil, nil
 	}
-	lim := int64(limit)
+	lim := int64(limit) // every chunk selected holds at least one event to return
 	if limit <= 0 {
 		lim = -1 // SQLite: no limit
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT seq, time, type, data, prev, hash FROM events
-		WHERE session = ? AND seq > ? ORDER BY seq LIMIT ?`, session, int64(after), lim)
+	rows, err := db.r.QueryContext(ctx, sqlChunksAfter, session, int64(after), lim)
 	if err != nil {
 		return nil, fmt.Errorf("list events %s: %w", session, err)
 	}
 	defer rows.Close()
-	var out []store.Event
+	var (
+		out []store.Event
+		d   chunkDecoder
+	)
 	for rows.Next() {
-		var (
-			e   = store.Event{Session: session}
-			seq int64
-			at  sql.NullInt64
-		)
-		if err := rows.Scan(&seq, &at, &e.Type, &e.Data, &e.Prev, &e.Hash); err != nil {
+		c, err := scanChunk(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list events %s: %w", session, err)
 		}
-		e.Seq = uint64(seq)
-		e.Time = timeOf(at)
-		if len(e.Data) == 0 {
-			e.Data = nil
+		start := len(out)
+		if out, err = c.decode(&d, out, session); err != nil {
+			return nil, fmt.Errorf("list events %s: %w", session, err)
 		}
-		out = append(out, e)
+		if skip := firstAfter(out[start:], after); skip > 0 {
+			out = slices.Delete(out, start, start+skip)
+		}
+		if limit > 0 && len(out) >= limit {
+			clear(out[limit:])
+			return out[:limit], nil
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list events %s: %w", session, err)
 	}
 	return out, nil
+}
+
+// firstAfter returns the index of the first of evs, in seq order, with
+// seq > after.
+func firstAfter(evs []store.Event, after uint64) int {
+	i, _ := slices.BinarySearchFunc(evs, after+1, func(e store.Event, seq uint64) int { return cmp.Compare(e.Seq, seq) })
+	return i
+}
+
+// moveEventsToChunks is migration 3's Go step: it encodes the rows of the
+// events table into chunks, session by session in seq order, and drops the
+// table.
+func moveEventsToChunks(ctx context.Context, tx *sql.Tx) error {
+	ins, err := tx.PrepareContext(ctx, sqlInsertChunk)
+	if err != nil {
+		return fmt.Errorf("move events: %w", err)
+	}
+	defer ins.Close()
+	rows, err := tx.QueryContext(ctx, `SELECT session, seq, time, type, data, prev, hash FROM events ORDER BY session, seq`)
+	if err != nil {
+		return fmt.Errorf("move events: %w", err)
+	}
+	defer rows.Close()
+	w := chunkWriter{ins: ins}
+	for rows.Next() {
+		var (
+			e   store.Event
+			seq int64
+			at  sql.NullInt64
+		)
+		if err := rows.Scan(&e.Session, &seq, &at, &e.Type, &e.Data, &e.Prev, &e.Hash); err != nil {
+			return fmt.Errorf("move events: %w", err)
+		}
+		if seq < 1 {
+			return fmt.Errorf("move events: session %s: seq %d out of range", e.Session, seq)
+		}
+		e.Seq, e.Time = uint64(seq), timeOf(at)
+		if e.Session != w.session {
+			if err := w.flush(ctx); err != nil {
+				return fmt.Errorf("move events: session %s: %w", w.session, err)
+			}
+			w.start(e.Session)
+		}
+		if err := w.add(ctx, &e); err != nil {
+			return fmt.Errorf("move events: session %s: %w", e.Session, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("move events: %w", err)
+	}
+	if err := w.flush(ctx); err != nil {
+		return fmt.Errorf("move events: session %s: %w", w.session, err)
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("move events: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE events`); err != nil {
+		return fmt.Errorf("move events: %w", err)
+	}
+	return nil
 }

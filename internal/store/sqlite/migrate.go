@@ -20,12 +20,27 @@ type migration struct {
 	version int
 	name    string
 	sql     string
+	// step, if not nil, runs after sql in the same transaction: for what
+	// SQL cannot do, such as re-encoding rows.
+	step migrationStep
+}
+
+// migrationStep is the Go part of a migration.
+type migrationStep func(ctx context.Context, tx *sql.Tx) error
+
+// migrationSteps returns the Go parts of the embedded migrations, by
+// version.
+func migrationSteps() map[int]migrationStep {
+	return map[int]migrationStep{
+		3: moveEventsToChunks,
+	}
 }
 
 // loadMigrations reads dir in fsys. Files are named NNNN_description.sql;
 // versions must start at 1 and have no gaps, so that user_version N always
-// means "the first N files are applied".
-func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
+// means "the first N files are applied". steps are attached to the files of
+// their versions; a step without a file is an error.
+func loadMigrations(fsys fs.FS, dir string, steps map[int]migrationStep) ([]migration, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
@@ -50,6 +65,12 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 		if m.version != i+1 {
 			return nil, fmt.Errorf("migration %s: version %d, want %d (versions start at 1 without gaps or repeats)", m.name, m.version, i+1)
 		}
+	}
+	for v, step := range steps {
+		if v < 1 || v > len(ms) {
+			return nil, fmt.Errorf("migration step for version %d: no such migration file", v)
+		}
+		ms[v-1].step = step
 	}
 	return ms, nil
 }
@@ -118,6 +139,11 @@ func applyMigration(ctx context.Context, db *sql.DB, m migration) (err error) {
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return fmt.Errorf("apply migration %s: %w", m.name, err)
+	}
+	if m.step != nil {
+		if err := m.step(ctx, tx); err != nil {
+			return fmt.Errorf("apply migration %s: %w", m.name, err)
+		}
 	}
 	// PRAGMA takes no bind parameters; the version is an int we parsed.
 	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.version)); err != nil {

@@ -46,7 +46,7 @@ func TestMigrateAppliesOnce(t *testing.T) {
 		"m/0002_b.sql": {Data: []byte("CREATE TABLE b (y INTEGER);")},
 		"m/README":     {Data: []byte("not a migration")},
 	}
-	ms, err := loadMigrations(fsys, "m")
+	ms, err := loadMigrations(fsys, "m", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestMigrateAppliesOnce(t *testing.T) {
 
 	// A third file applies on its own.
 	fsys["m/0003_c.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE c (z INTEGER);")}
-	ms, err = loadMigrations(fsys, "m")
+	ms, err = loadMigrations(fsys, "m", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestMigrateFailureRollsBack(t *testing.T) {
 	ms, err := loadMigrations(fstest.MapFS{
 		"m/0001_ok.sql":  {Data: []byte("CREATE TABLE ok (x INTEGER);")},
 		"m/0002_bad.sql": {Data: []byte("CREATE TABLE half (x INTEGER);\nTHIS IS NOT SQL;")},
-	}, "m")
+	}, "m", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestLoadMigrationsRejects(t *testing.T) {
 			for _, f := range tt.files {
 				fsys["m/"+f] = &fstest.MapFile{Data: []byte("SELECT 1;")}
 			}
-			if _, err := loadMigrations(fsys, "m"); err == nil {
+			if _, err := loadMigrations(fsys, "m", nil); err == nil {
 				t.Errorf("loadMigrations(%v) succeeded, want an error", tt.files)
 			}
 		})
@@ -132,7 +132,7 @@ func TestLoadMigrationsRejects(t *testing.T) {
 }
 
 func TestEmbeddedMigrationsLoad(t *testing.T) {
-	ms, err := loadMigrations(migrationFiles, "migrations")
+	ms, err := loadMigrations(migrationFiles, "migrations", migrationSteps())
 	if err != nil {
 		t.Fatal(err)
 	}

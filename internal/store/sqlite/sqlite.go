@@ -34,11 +34,10 @@ type DB struct {
 	w    *sql.DB // exactly one connection: all writes, in order
 	r    *sql.DB // read-only pool
 
-	insertEvent *sql.Stmt // prepared on w, reused by every AppendEvents
+	// Prepared on w, reused by every AppendEvents.
+	insertChunk *sql.Stmt
+	lastSeq     *sql.Stmt
 	bumpStats   *sql.Stmt
-
-	insertMu     sync.Mutex
-	insertEvents [insertChunk + 1]*sql.Stmt // [n] inserts n events; prepared on first use
 
 	closeOnce sync.Once
 	closeErr  error
@@ -91,7 +90,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite store %s: journal mode is %q, want wal", path, mode)
 	}
 
-	ms, err := loadMigrations(migrationFiles, "migrations")
+	ms, err := loadMigrations(migrationFiles, "migrations", migrationSteps())
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -110,11 +109,17 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 
-	if db.insertEvent, err = w.PrepareContext(ctx, sqlInsertEvent); err != nil {
-		return nil, fmt.Errorf("open sqlite store %s: prepare: %w", path, err)
-	}
-	if db.bumpStats, err = w.PrepareContext(ctx, sqlBumpStats); err != nil {
-		return nil, fmt.Errorf("open sqlite store %s: prepare: %w", path, err)
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&db.insertChunk, sqlInsertChunk},
+		{&db.lastSeq, sqlLastSeq},
+		{&db.bumpStats, sqlBumpStats},
+	} {
+		if *p.stmt, err = w.PrepareContext(ctx, p.sql); err != nil {
+			return nil, fmt.Errorf("open sqlite store %s: prepare: %w", path, err)
+		}
 	}
 	ok = true
 	return db, nil
@@ -125,10 +130,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		var errs []error
-		db.insertMu.Lock()
-		stmts := append([]*sql.Stmt{db.insertEvent, db.bumpStats}, db.insertEvents[:]...)
-		db.insertMu.Unlock()
-		for _, s := range stmts {
+		for _, s := range []*sql.Stmt{db.insertChunk, db.lastSeq, db.bumpStats} {
 			if s != nil {
 				errs = append(errs, s.Close())
 			}
