@@ -42,3 +42,9 @@ func ReaderWaitingForTest(s *Spool) bool {
 func NextBackoffForTest(d time.Duration) time.Duration {
 	return nextBackoff(d)
 }
+
+// ValidJSONForTest reports whether b is valid JSON by the spool's own
+// validator.
+func ValidJSONForTest(b []byte) bool {
+	return validJSON(b)
+}

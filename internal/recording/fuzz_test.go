@@ -3,6 +3,7 @@ package recording_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -95,6 +96,15 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		if recording.HashEvent(&back) != recording.HashEvent(&e) {
 			t.Fatal("round trip changed the event's hash")
+		}
+	})
+}
+
+// FuzzValidJSON checks the spool's JSON validator against encoding/json.
+func FuzzValidJSON(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if got, want := recording.ValidJSONForTest(data), json.Valid(data); got != want {
+			t.Fatalf("valid(%q) = %v, json.Valid = %v", data, got, want)
 		}
 	})
 }

@@ -42,7 +42,7 @@ func appendRecord(b []byte, e *Event) ([]byte, error) {
 	if y := e.Time.UTC().Year(); y < 0 || y > 9999 {
 		return b, fmt.Errorf("event %d: time out of range", e.Seq)
 	}
-	if !json.Valid(e.Data) {
+	if !validJSON(e.Data) {
 		return b, fmt.Errorf("event %d: data is not valid JSON", e.Seq)
 	}
 	start := len(b)
@@ -208,7 +208,7 @@ func decodePayload(p []byte, e *Event, last *Event) bool {
 	if hash, p, ok = cutPlainString(p); !ok {
 		return false
 	}
-	if string(p) != "}" || !json.Valid(data) {
+	if string(p) != "}" || !validJSON(data) {
 		return false
 	}
 	// Leading zeros and overflow are left to encoding/json.

@@ -28,6 +28,7 @@ func BenchmarkSpoolTxn(b *testing.B) {
 	s := mustOpenSpool(b, b.TempDir(), recording.SpoolOptions{})
 	stmt, result := txnEvents(b)
 	b.ReportAllocs()
+	cpu := processCPU(b)
 	for b.Loop() {
 		if err := s.AppendDeferred(result); err != nil {
 			b.Fatal(err)
@@ -36,6 +37,7 @@ func BenchmarkSpoolTxn(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkSpoolNextAck measures the shipper's side per batch: Next of
@@ -53,12 +55,14 @@ func BenchmarkSpoolNextAck(b *testing.B) {
 				}
 			}
 			b.ReportAllocs()
+			var cpu time.Duration // outside the appends
 			for b.Loop() {
 				b.StopTimer()
 				if err := s.Append(evs...); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
+				start := processCPU(b)
 				got, pos, err := s.Next(b.Context(), batch)
 				if err != nil || len(got) != batch {
 					b.Fatalf("Next = %d events, %v", len(got), err)
@@ -66,8 +70,10 @@ func BenchmarkSpoolNextAck(b *testing.B) {
 				if err := s.Ack(pos); err != nil {
 					b.Fatal(err)
 				}
+				cpu += processCPU(b) - start
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*batch), "cpu-ns/event")
 		})
 	}
 }

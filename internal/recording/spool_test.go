@@ -662,11 +662,13 @@ func BenchmarkSpoolAppend(b *testing.B) {
 	s := mustOpenSpool(b, b.TempDir(), recording.SpoolOptions{})
 	ev := statementEvent(b)
 	b.ReportAllocs()
+	cpu := processCPU(b)
 	for b.Loop() {
 		if err := s.Append(ev); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 func BenchmarkSpoolAppendParallel(b *testing.B) {
