@@ -45,6 +45,32 @@ func (m *Masker) Column(schema, table, column string) (ColumnMatch, bool) {
 	return ColumnMatch{}, false
 }
 
+// HasColumns reports whether m has column rules, so that callers can skip
+// naming result columns when it has none.
+func (m *Masker) HasColumns() bool {
+	return m != nil && len(m.cols) > 0
+}
+
+// TableHasColumns reports whether a column rule may cover some column of
+// the table: one whose table and schema parts match it.
+func (m *Masker) TableHasColumns(schema, table string) bool {
+	if m == nil {
+		return false
+	}
+	names := [3]string{"", table, schema}
+	for i := range m.cols {
+		r := &m.cols[i]
+		ok := true
+		for k := 1; k < r.n && ok; k++ {
+			ok = glob(r.segs[k], names[k])
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
 func parsePattern(p string) (colRule, error) {
 	r := colRule{pattern: p}
 	if p == "" {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 
@@ -60,6 +61,7 @@ func (r *recorder) Statement(s *postgres.Statement) error {
 		return r.failStatement
 	}
 	c := *s
+	c.Masked = slices.Clone(s.Masked)
 	c.Params = nil
 	for _, p := range s.Params {
 		p.Data = bytes.Clone(p.Data)
@@ -73,6 +75,7 @@ func (r *recorder) Result(res *postgres.Result) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := *res
+	c.Masked = slices.Clone(res.Masked)
 	if res.Error != nil {
 		e := *res.Error
 		c.Error = &e
@@ -138,6 +141,8 @@ type proxyOptions struct {
 	check     func(ctx context.Context, s *postgres.Statement, notice func(string) error) *postgres.Denial
 	// relayCtx, if set, wraps the context each session's Relay runs with.
 	relayCtx func(ctx context.Context) context.Context
+	// mask, if set, gives each session's masking for its database.
+	mask func(t postgres.Target) *postgres.Masking
 }
 
 // lockedBuffer makes a bytes.Buffer safe for a concurrent slog handler.
@@ -194,6 +199,9 @@ func startProxy(t testing.TB, o proxyOptions) *proxy {
 				return nil, err
 			}
 			u.Check = o.check
+			if o.mask != nil {
+				u.Mask = o.mask(o.targetFor(db))
+			}
 			return &postgres.Opened{
 				Params: u.Params(),
 				Relay: func(ctx context.Context, c net.Conn) error {

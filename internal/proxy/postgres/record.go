@@ -1,6 +1,10 @@
 package postgres
 
-import "time"
+import (
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/mask"
+)
 
 // Recorder receives statement events. The connector implements it with the
 // hash-chained spool.
@@ -64,6 +68,10 @@ type Statement struct {
 	Policy   string // name of the policy that decided
 	Rule     string // the rule within it
 	Reason   string // the rule's reason, or the reviewer's
+
+	// Masked counts what masking replaced in Text and Params, which are
+	// recorded masked (the target gets them as the client sent them).
+	Masked []mask.Hit
 }
 
 // Result is the outcome of one statement. A simple Query holding several
@@ -76,4 +84,7 @@ type Result struct {
 	Duration time.Duration // from forwarding (or the previous result of the same Query) to completion
 	Error    *Error        // the target's error, or the Denial as the client saw it; nil on success
 	Time     time.Time
+	// Masked counts the values masking replaced in what the client
+	// received for this statement, by rule; never the values.
+	Masked []mask.Hit
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/mask"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"golang.org/x/sync/errgroup"
 )
@@ -46,6 +47,7 @@ var errClientDone = errors.New("client ended the session")
 type relay struct {
 	rec    Recorder
 	check  func(ctx context.Context, s *Statement, notice func(msg string) error) *Denial
+	mk     *masker // nil when the session masks nothing
 	client net.Conn
 	target net.Conn
 	ctx    context.Context // the session's; Check gets it
@@ -76,6 +78,10 @@ type relay struct {
 	fcall      pgproto3.FunctionCall
 	syn        []byte // a denied message's stand-in
 	terminated atomic.Bool
+	smask      []byte    // scratch for masking recorded statements
+	shits      mask.Hits // what that masking fired
+	shitList   []mask.Hit
+	sparams    []Value
 
 	mu    sync.Mutex
 	queue []pending
@@ -90,6 +96,8 @@ type relay struct {
 	skipping   bool // an extended batch failed; the server skips to Sync
 	cc         pgproto3.CommandComplete
 	er         pgproto3.ErrorResponse
+	nr         pgproto3.NoticeResponse
+	an         pgproto3.NotificationResponse
 	lastTagStr string
 	denyBuf    []byte
 	atBoundary bool // the client stream ends at a message boundary
@@ -123,6 +131,9 @@ func (u *Upstream) Relay(ctx context.Context, client net.Conn, rec Recorder) err
 	defer u.Close()
 	defer client.Close()
 	r := newRelay(client, u.conn, rec, u.Check)
+	if u.Mask != nil && !u.Mask.Masker.Empty() {
+		r.mk = &masker{cfg: u.Mask, m: u.Mask.Masker}
+	}
 	return r.run(ctx)
 }
 
@@ -318,8 +329,18 @@ func (r *relay) statement(kind byte) (denied bool, err error) {
 		}
 		start = time.Now() // after a hold
 	}
+	if r.mk != nil {
+		r.maskStatement()
+	}
 	if err := r.rec.Statement(&r.st); err != nil {
 		return false, &sessionEnd{public: errNotRecorded, cause: fmt.Errorf("record statement %d: %w", r.seq, err)}
+	}
+	if kind == kindExecute && d == nil && r.mk != nil {
+		// Ask for the portal's description first, so the rows that follow
+		// can be masked whatever the client described or cached.
+		if err := r.describePortal(); err != nil {
+			return false, err
+		}
 	}
 	r.push(pending{kind: kind, seq: r.seq, start: start, denial: d})
 	r.st.Params = nil
@@ -387,6 +408,9 @@ func (r *relay) targetMessage() error {
 	switch r.tr.typ {
 	case 'D':
 		r.rows++
+		if r.mk != nil {
+			return r.maskedRow()
+		}
 		return r.forwardClient()
 	case 'C':
 		body, err := r.tr.body()
@@ -396,11 +420,19 @@ func (r *relay) targetMessage() error {
 		if err := r.cc.Decode(body); err != nil {
 			return fmt.Errorf("target sent a malformed CommandComplete: %w", err)
 		}
+		if r.mk != nil {
+			if done, err := r.maskComplete(); done || err != nil {
+				return err
+			}
+		}
 		if err := r.result(r.tagString(r.cc.CommandTag), nil); err != nil {
 			return err
 		}
 		return r.writeClient(body)
 	case 'I', 's', 'V':
+		if r.mk != nil {
+			r.mk.endResult()
+		}
 		if err := r.result("", nil); err != nil {
 			return err
 		}
@@ -412,6 +444,11 @@ func (r *relay) targetMessage() error {
 		}
 		if err := r.er.Decode(body); err != nil {
 			return fmt.Errorf("target sent a malformed ErrorResponse: %w", err)
+		}
+		masked := false
+		if r.mk != nil {
+			r.mk.endResult()
+			masked = r.mk.maskError(&r.er)
 		}
 		if d := r.deniedError(); d != nil {
 			r.resErr = Error{Severity: "ERROR", Code: d.Code, Message: d.Message}
@@ -427,6 +464,9 @@ func (r *relay) targetMessage() error {
 		if err := r.result("", &r.resErr); err != nil {
 			return err
 		}
+		if masked {
+			return r.writeEncoded(&r.er)
+		}
 		return r.writeClient(body)
 	case 'Z':
 		r.readyForQuery()
@@ -441,9 +481,19 @@ func (r *relay) targetMessage() error {
 		r.popIf(kindClose)
 		return r.forwardClient()
 	case 'T', 'n':
+		if r.mk != nil {
+			if done, err := r.maskDescription(); done || err != nil {
+				return err
+			}
+		}
 		// The end of a Describe's answer; a simple Query's RowDescription
 		// finds a Query at the front and pops nothing.
 		r.popIf(kindDescribe)
+		return r.forwardClient()
+	case 'H', 'd', 'c', 'N', 'A':
+		if r.mk != nil {
+			return r.maskOther()
+		}
 		return r.forwardClient()
 	default:
 		return r.forwardClient()
@@ -492,6 +542,9 @@ func (r *relay) result(tag string, e *Error) error {
 		rows = tagRows(tag)
 	}
 	r.res = Result{Seq: p.seq, Tag: tag, Rows: rows, Duration: now.Sub(p.start), Error: e, Time: now}
+	if r.mk != nil {
+		r.res.Masked = r.mk.takeHits()
+	}
 	r.rows = 0
 	if p.kind == kindQuery {
 		r.setFrontStart(now)

@@ -93,6 +93,10 @@ type Upstream struct {
 	// fill s.Decision, s.Policy, s.Rule and s.Reason for the recording; s
 	// and its Params are valid only until Check returns.
 	Check func(ctx context.Context, s *Statement, notice func(msg string) error) *Denial
+	// Mask, if set, masks result values (DataRow, COPY TO rows, error and
+	// notice fields) before they reach the client or the recording, and
+	// masks the statement text and parameters that are recorded.
+	Mask *Masking
 
 	conn      net.Conn
 	pid       uint32
@@ -129,24 +133,26 @@ func Dial(ctx context.Context, t Target, params map[string]string) (*Upstream, e
 	return u, nil
 }
 
-func dial(ctx context.Context, t Target, params map[string]string) (*Upstream, error) {
+// connConfig returns the pgconn configuration that logs in to t with the
+// run-time parameters params, and the TLS configuration in it.
+func (t Target) connConfig(params map[string]string) (*pgconn.Config, *tls.Config, error) {
 	host, portStr, err := net.SplitHostPort(t.Address)
 	if err != nil {
-		return nil, fmt.Errorf("address: %w", err)
+		return nil, nil, fmt.Errorf("address: %w", err)
 	}
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil {
-		return nil, fmt.Errorf("address port %q: %w", portStr, err)
+		return nil, nil, fmt.Errorf("address port %q: %w", portStr, err)
 	}
 	tlsConfig, err := t.tlsConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// ParseConfig("") is the only supported way to get a Config; every field
 	// it may have taken from the environment is set here.
 	cfg, err := pgconn.ParseConfig("")
 	if err != nil {
-		return nil, fmt.Errorf("pgconn config: %w", err)
+		return nil, nil, fmt.Errorf("pgconn config: %w", err)
 	}
 	cfg.Host, cfg.Port = host, uint16(port)
 	cfg.Database, cfg.User, cfg.Password = t.Database, t.User, t.Password
@@ -165,6 +171,14 @@ func dial(ctx context.Context, t Target, params map[string]string) (*Upstream, e
 			continue
 		}
 		cfg.RuntimeParams[k] = v
+	}
+	return cfg, tlsConfig, nil
+}
+
+func dial(ctx context.Context, t Target, params map[string]string) (*Upstream, error) {
+	cfg, tlsConfig, err := t.connConfig(params)
+	if err != nil {
+		return nil, err
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

@@ -1,0 +1,569 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/gatehouse-dev/gatehouse/internal/mask"
+)
+
+// Masking configures result masking for a session.
+type Masking struct {
+	// Masker holds the session's masking profiles; nil or empty masks
+	// nothing.
+	Masker *mask.Masker
+	// Columns names the table column behind a result column, from the
+	// table OID and attribute number of its RowDescription field. It is
+	// called from the session's engine, which waits for it, once per
+	// distinct RowDescription; it should cache. A nil Columns, or an error
+	// from it, ends the session (fail closed) whenever a result column
+	// comes from a table and the Masker has column rules.
+	Columns func(ctx context.Context, table uint32, attnum int16) (ColumnName, error)
+	// Invalidate, if set, is called after a statement that may rename or
+	// redefine tables and views (ALTER, DROP, CREATE VIEW), so that Columns
+	// forgets what it cached.
+	Invalidate func()
+}
+
+// ColumnName is the table column a result column comes from.
+type ColumnName struct {
+	Schema, Table, Column string
+}
+
+// Type OIDs the masker treats specially.
+const (
+	oidBool        = 16
+	oidBytea       = 17
+	oidChar        = 18
+	oidName        = 19
+	oidInt8        = 20
+	oidInt2        = 21
+	oidInt4        = 23
+	oidText        = 25
+	oidOID         = 26
+	oidJSON        = 114
+	oidXML         = 142
+	oidFloat4      = 700
+	oidFloat8      = 701
+	oidUnknown     = 705
+	oidBPChar      = 1042
+	oidVarchar     = 1043
+	oidDate        = 1082
+	oidTime        = 1083
+	oidTimestamp   = 1114
+	oidTimestamptz = 1184
+	oidInterval    = 1186
+	oidTimetz      = 1266
+	oidNumeric     = 1700
+	oidUUID        = 2950
+	oidJSONB       = 3802
+)
+
+// How a column's values are read and written when masked.
+const (
+	vkSkip       = iota // cannot hold text a detector finds (int4, uuid, timestamps, ...)
+	vkText              // the bytes are the text, in either format
+	vkJSON              // JSON text: masked output must stay valid JSON
+	vkJSONBBin          // binary jsonb: a version byte, then JSON text
+	vkNumber            // text int8 or numeric: a match makes the value NULL
+	vkInt8Bin           // binary int8: scanned as decimal text; a match makes it NULL
+	vkNumericBin        // binary numeric: likewise
+	vkByteaHex          // text bytea in hex: scanned decoded, re-encoded
+	vkOpaque            // binary of any other type: scanned raw; a match makes it NULL
+)
+
+// Column actions.
+const (
+	actNone = iota
+	actRule
+	actDetect
+)
+
+type colPlan struct {
+	act   uint8
+	kind  uint8
+	match mask.ColumnMatch
+}
+
+// maskedCol is one rewritten value of the current DataRow: its bytes are
+// mval[start:end], or NULL.
+type maskedCol struct {
+	col        int
+	start, end int
+	null       bool
+}
+
+// masker is the target direction's masking state.
+type masker struct {
+	cfg     *Masking
+	m       *mask.Masker
+	hits    mask.Hits
+	plan    []colPlan
+	planned bool // plan was made from lastT
+	ready   bool // plan describes the rows that follow
+	anyOn   bool // some column of plan has an action
+	lastT   []byte
+
+	// copyOut is set between a CopyOutResponse and the end of its COPY;
+	// copySuppress when its rows cannot be masked and are dropped.
+	copyOut, copySuppress bool
+
+	hitList []mask.Hit
+	msg     []byte
+
+	mval  []byte
+	mcols []maskedCol
+	mout  []byte
+	num   []byte
+	hex   []byte
+}
+
+var (
+	errMaskUnavailable = &Error{Severity: "FATAL", Code: "XX000", Message: "gatehouse: result masking failed, so the session was ended"}
+	errCopyNotMasked   = &Error{Severity: "ERROR", Code: "42501", Message: "gatehouse: COPY TO cannot be masked in this form (binary COPY, or masking rules on columns or to NULL); use SELECT"}
+)
+
+// errMaskColumns reports a result column whose table could not be named.
+var errMaskColumns = errors.New("cannot name the table column behind a result column")
+
+func textLike(typ uint32) bool {
+	switch typ {
+	case oidText, oidVarchar, oidBPChar, oidName, oidXML, oidUnknown, oidChar:
+		return true
+	}
+	return false
+}
+
+func skipType(typ uint32) bool {
+	switch typ {
+	case oidBool, oidInt2, oidInt4, oidOID, oidFloat4, oidFloat8, oidDate, oidTime,
+		oidTimestamp, oidTimestamptz, oidInterval, oidTimetz, oidUUID:
+		return true
+	}
+	return false
+}
+
+func valueKind(typ uint32, format int16) uint8 {
+	switch {
+	case skipType(typ):
+		return vkSkip
+	case textLike(typ):
+		return vkText
+	case typ == oidJSON || typ == oidJSONB && format == 0:
+		return vkJSON
+	case typ == oidJSONB:
+		return vkJSONBBin
+	case typ == oidInt8 || typ == oidNumeric:
+		if format == 0 {
+			return vkNumber
+		}
+		if typ == oidInt8 {
+			return vkInt8Bin
+		}
+		return vkNumericBin
+	case typ == oidBytea:
+		if format == 0 {
+			return vkByteaHex
+		}
+		return vkText
+	case format == 0:
+		// Arrays, records, enums, domains and extension types in text
+		// form: the replacement text keeps them readable.
+		return vkText
+	}
+	return vkOpaque
+}
+
+// planRows builds the plan for the DataRows a RowDescription announces. It
+// reuses the last plan when the description is the same.
+func (k *masker) planRows(ctx context.Context, body []byte) error {
+	if k.planned && bytes.Equal(body, k.lastT) {
+		k.ready = true
+		return nil
+	}
+	k.ready, k.planned = false, false
+	k.lastT = append(k.lastT[:0], body...)
+	if len(body) < 2 {
+		return fmt.Errorf("%w: RowDescription too short", errFrame)
+	}
+	n := int(binary.BigEndian.Uint16(body))
+	p := body[2:]
+	k.plan = k.plan[:0]
+	k.anyOn = false
+	for range n {
+		i := bytes.IndexByte(p, 0)
+		if i < 0 || len(p) < i+1+18 {
+			return fmt.Errorf("%w: RowDescription truncated", errFrame)
+		}
+		name := p[:i]
+		f := p[i+1:]
+		table := binary.BigEndian.Uint32(f)
+		attnum := int16(binary.BigEndian.Uint16(f[4:]))
+		typ := binary.BigEndian.Uint32(f[6:])
+		format := int16(binary.BigEndian.Uint16(f[16:]))
+		p = f[18:]
+
+		c := colPlan{kind: valueKind(typ, format)}
+		var ok bool
+		if table != 0 && attnum > 0 && k.m.HasColumns() {
+			if k.cfg.Columns == nil {
+				return errMaskColumns
+			}
+			cn, err := k.cfg.Columns(ctx, table, attnum)
+			if err != nil {
+				return fmt.Errorf("%w: table %d column %d: %w", errMaskColumns, table, attnum, err)
+			}
+			c.match, ok = k.m.Column(cn.Schema, cn.Table, cn.Column)
+		} else {
+			c.match, ok = k.m.Column("", "", string(name))
+		}
+		switch {
+		case ok:
+			c.act = actRule
+		case k.m.HasDetectors() && c.kind != vkSkip:
+			c.act = actDetect
+		}
+		if c.act != actNone {
+			k.anyOn = true
+		}
+		k.plan = append(k.plan, c)
+	}
+	k.ready, k.planned = true, true
+	return nil
+}
+
+// maskRow masks a DataRow body by the current plan. It returns the body to
+// send: body itself when nothing changed.
+func (k *masker) maskRow(body []byte) ([]byte, error) {
+	if !k.anyOn {
+		return body, nil
+	}
+	if len(body) < 2 || int(binary.BigEndian.Uint16(body)) != len(k.plan) {
+		return nil, fmt.Errorf("%w: DataRow does not match its RowDescription", errFrame)
+	}
+	k.mval = k.mval[:0]
+	k.mcols = k.mcols[:0]
+	p := body[2:]
+	for i := range k.plan {
+		if len(p) < 4 {
+			return nil, fmt.Errorf("%w: DataRow truncated", errFrame)
+		}
+		l := int32(binary.BigEndian.Uint32(p))
+		p = p[4:]
+		if l < 0 {
+			continue
+		}
+		if int(l) > len(p) {
+			return nil, fmt.Errorf("%w: DataRow truncated", errFrame)
+		}
+		v := p[:l]
+		p = p[l:]
+		c := &k.plan[i]
+		if c.act == actNone {
+			continue
+		}
+		start := len(k.mval)
+		var changed, null bool
+		if c.act == actRule {
+			changed = true
+			null = k.ruleValue(c, v)
+		} else {
+			changed, null = k.detectValue(c, v)
+		}
+		if !changed {
+			k.mval = k.mval[:start]
+			continue
+		}
+		if null {
+			k.mval = k.mval[:start]
+		}
+		k.mcols = append(k.mcols, maskedCol{col: i, start: start, end: len(k.mval), null: null})
+	}
+	if len(p) != 0 {
+		return nil, fmt.Errorf("%w: DataRow has trailing bytes", errFrame)
+	}
+	if len(k.mcols) == 0 {
+		return body, nil
+	}
+	// Assemble the new row: changed values from mval, the others as they
+	// were.
+	out := append(k.mout[:0], body[:2]...)
+	p = body[2:]
+	next := 0
+	for i := range k.plan {
+		l := int32(binary.BigEndian.Uint32(p))
+		n := max(int(l), 0)
+		if next < len(k.mcols) && k.mcols[next].col == i {
+			mc := k.mcols[next]
+			next++
+			if mc.null {
+				out = binary.BigEndian.AppendUint32(out, 0xFFFFFFFF)
+			} else {
+				out = binary.BigEndian.AppendUint32(out, uint32(mc.end-mc.start))
+				out = append(out, k.mval[mc.start:mc.end]...)
+			}
+		} else {
+			out = append(out, p[:4+n]...)
+		}
+		p = p[4+n:]
+	}
+	k.mout = out
+	return out, nil
+}
+
+// ruleValue appends the column rule's output for v to mval, or reports
+// null.
+func (k *masker) ruleValue(c *colPlan, v []byte) (null bool) {
+	switch c.kind {
+	case vkText:
+		var isNull bool
+		k.mval, isNull = k.m.Value(k.mval, v, c.match, &k.hits)
+		return isNull
+	case vkJSON, vkJSONBBin:
+		if c.kind == vkJSONBBin {
+			if len(v) == 0 {
+				return true
+			}
+			k.mval = append(k.mval, v[0])
+			v = v[1:]
+		}
+		// The replacement becomes a JSON string, so the value stays JSON.
+		start := len(k.mval)
+		var isNull bool
+		k.num, isNull = k.m.Value(k.num[:0], v, c.match, &k.hits)
+		if isNull {
+			return true
+		}
+		k.mval = appendJSONString(k.mval[:start], k.num)
+		return false
+	case vkByteaHex:
+		var isNull bool
+		k.num, isNull = k.m.Value(k.num[:0], v, c.match, &k.hits)
+		if isNull {
+			return true
+		}
+		k.mval = append(k.mval, `\x`...)
+		k.mval = hex.AppendEncode(k.mval, k.num)
+		return false
+	}
+	// A type that cannot carry the replacement text.
+	k.m.Value(k.num[:0], nil, c.match, &k.hits)
+	return true
+}
+
+// detectValue runs the detectors over v, appending the masked value to
+// mval when something matched.
+func (k *masker) detectValue(c *colPlan, v []byte) (changed, null bool) {
+	switch c.kind {
+	case vkText:
+		var isNull bool
+		k.mval, changed, isNull = k.m.Text(k.mval, v, &k.hits)
+		return changed, isNull
+	case vkJSON, vkJSONBBin:
+		start := len(k.mval)
+		if c.kind == vkJSONBBin {
+			if len(v) == 0 {
+				return false, false
+			}
+			k.mval = append(k.mval, v[0])
+			v = v[1:]
+		}
+		var isNull bool
+		k.mval, changed, isNull = k.m.Text(k.mval, v, &k.hits)
+		if !changed {
+			k.mval = k.mval[:start]
+			return false, false
+		}
+		text := k.mval[start:]
+		if c.kind == vkJSONBBin {
+			text = text[1:]
+		}
+		if isNull || !json.Valid(text) {
+			return true, true
+		}
+		return true, false
+	case vkNumber, vkOpaque:
+		_, changed, _ = k.m.Text(k.num[:0], v, &k.hits)
+		return changed, changed
+	case vkInt8Bin:
+		if len(v) != 8 {
+			return false, false
+		}
+		k.num = strconv.AppendInt(k.num[:0], int64(binary.BigEndian.Uint64(v)), 10)
+		_, changed, _ = k.m.Text(k.hex[:0], k.num, &k.hits)
+		return changed, changed
+	case vkNumericBin:
+		var ok bool
+		k.num, ok = appendNumeric(k.num[:0], v)
+		if !ok {
+			// Not a numeric we can read: do not pass it on unread.
+			return true, true
+		}
+		_, changed, _ = k.m.Text(k.hex[:0], k.num, &k.hits)
+		return changed, changed
+	case vkByteaHex:
+		if len(v) < 2 || v[0] != '\\' || v[1] != 'x' {
+			// The escape format (bytea_output = escape): scan it as text.
+			var isNull bool
+			k.mval, changed, isNull = k.m.Text(k.mval, v, &k.hits)
+			return changed, isNull
+		}
+		var err error
+		k.num, err = hex.AppendDecode(k.num[:0], v[2:])
+		if err != nil {
+			return true, true
+		}
+		var isNull bool
+		k.hex, changed, isNull = k.m.Text(k.hex[:0], k.num, &k.hits)
+		if !changed || isNull {
+			return changed, isNull
+		}
+		k.mval = append(k.mval, `\x`...)
+		k.mval = hex.AppendEncode(k.mval, k.hex)
+		return true, false
+	}
+	return false, false
+}
+
+// appendNumeric appends the decimal text of a binary numeric value.
+func appendNumeric(dst, v []byte) ([]byte, bool) {
+	if len(v) < 8 {
+		return dst, false
+	}
+	ndigits := int(binary.BigEndian.Uint16(v))
+	weight := int(int16(binary.BigEndian.Uint16(v[2:])))
+	sign := binary.BigEndian.Uint16(v[4:])
+	if len(v) != 8+2*ndigits {
+		return dst, false
+	}
+	switch sign {
+	case 0xC000, 0xD000, 0xF000: // NaN, +Inf, -Inf
+		return append(dst, "NaN"...), true
+	case 0x4000:
+		dst = append(dst, '-')
+	}
+	if ndigits == 0 {
+		return append(dst, '0'), true
+	}
+	d := v[8:]
+	// Digits are base 10000; weight is the power of the first one.
+	for i := 0; i < ndigits; i++ {
+		g := int(binary.BigEndian.Uint16(d[2*i:]))
+		if g > 9999 {
+			return dst, false
+		}
+		if i == weight+1 {
+			dst = append(dst, '.')
+		}
+		if i == 0 && weight >= 0 {
+			dst = strconv.AppendInt(dst, int64(g), 10)
+		} else {
+			dst = append(dst, byte('0'+g/1000), byte('0'+g/100%10), byte('0'+g/10%10), byte('0'+g%10))
+		}
+	}
+	for i := ndigits; i <= weight; i++ {
+		dst = append(dst, "0000"...)
+	}
+	return dst, true
+}
+
+// maskCopyRow masks one CopyData row of a text or CSV COPY TO by the
+// detectors. It returns the body to send, and ok false when the row cannot
+// be masked in place.
+func (k *masker) maskCopyRow(body []byte) (out []byte, ok bool) {
+	var changed, isNull bool
+	k.mval, changed, isNull = k.m.Text(k.mval[:0], body, &k.hits)
+	switch {
+	case isNull:
+		return nil, false
+	case !changed:
+		return body, true
+	}
+	return k.mval, true
+}
+
+// maskFields masks the text fields of an ErrorResponse or NoticeResponse
+// with the detectors, and the values of a unique violation's "Key (...)=
+// (...)" detail when a column rule covers one of its columns. It reports
+// whether anything changed.
+func (k *masker) maskFields(schema, table string, fields ...*string) bool {
+	changed := false
+	for _, f := range fields {
+		if *f == "" {
+			continue
+		}
+		if k.m.HasColumns() && table != "" && k.keyDetail(schema, table, f) {
+			changed = true
+		}
+		if !k.m.HasDetectors() {
+			continue
+		}
+		out, ch, isNull := k.m.Text(k.mval[:0], []byte(*f), &k.hits)
+		switch {
+		case isNull:
+			*f, changed = "[REDACTED]", true
+		case ch:
+			*f, changed = string(out), true
+		}
+		k.mval = out[:0]
+	}
+	return changed
+}
+
+// keyDetail redacts the values of "Key (a, b)=(x, y) ..." and "Failing
+// row contains (...)" when a column rule covers a column of the table.
+func (k *masker) keyDetail(schema, table string, f *string) bool {
+	s := *f
+	switch {
+	case len(s) > 5 && s[:5] == "Key (":
+		i := bytes.Index([]byte(s), []byte(")=("))
+		if i < 0 {
+			return false
+		}
+		covered := false
+		for _, col := range bytes.Split([]byte(s[5:i]), []byte(", ")) {
+			if _, ok := k.m.Column(schema, table, string(col)); ok {
+				covered = true
+			}
+		}
+		if !covered {
+			return false
+		}
+		j := bytes.LastIndexByte([]byte(s), ')')
+		if j <= i+2 {
+			return false
+		}
+		*f = s[:i+3] + "[REDACTED]" + s[j:]
+		return true
+	case bytes.HasPrefix([]byte(s), []byte("Failing row contains (")):
+		if !k.m.TableHasColumns(schema, table) {
+			return false
+		}
+		*f = "Failing row contains ([REDACTED])."
+		return true
+	}
+	return false
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(dst, s []byte) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
