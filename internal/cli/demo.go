@@ -59,7 +59,10 @@ Connect through the gateway as demo@example.com (token valid 8h):
 
   PGPASSWORD=%s psql "host=%s port=%s user=demo dbname=app sslmode=require"
 
-  app=> SELECT name, email, card_number FROM customers;
+  app=> SELECT name, email, card_number, phone FROM customers;
+
+Card numbers, emails and phone numbers come back masked (policy
+demo-access attaches masking profile pii).
 
 Then look at what was recorded (the admin token is in %s):
 

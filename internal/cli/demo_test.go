@@ -71,13 +71,14 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("no psql command printed; stdout: %s stderr: %s", stdout.String(), stderr.String())
 		}
 	}
-	c := exec.Command(psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", m[2], "-c", "SELECT name, email FROM customers ORDER BY id LIMIT 2")
+	c := exec.Command(psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", m[2], "-c", "SELECT name, email, card_number, phone FROM customers ORDER BY id LIMIT 2")
 	c.Env = append(c.Environ(), "PGPASSWORD="+m[1])
 	out, err := c.CombinedOutput()
 	if err != nil {
 		t.Fatalf("psql: %v: %s", err, out)
 	}
-	if got, want := string(out), "Ada Lovelace|ada@example.com\nGrace Hopper|grace@example.com\n"; got != want {
+	// The demo policy masks card numbers, emails and phone numbers.
+	if got, want := string(out), "Ada Lovelace|a***@example.com|**** **** **** 4242|[REDACTED:phone]\nGrace Hopper|g***@example.com|****-****-****-4444|[REDACTED:phone]\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	if strings.Contains(stdout.String()+stderr.String(), "password=") {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehouse-dev/gatehouse/internal/mask"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 )
 
@@ -34,10 +36,9 @@ type Config struct {
 	Connector   Connector    `yaml:"connector"`
 	Connections []Connection `yaml:"connections"`
 	Policies    []Policy     `yaml:"policies"`
-	// Masking is reserved for a later version; a non-empty value is
-	// refused rather than silently ignored.
-	Masking yaml.Node `yaml:"masking"`
-	Notify  Notify    `yaml:"notify"`
+	// Masking holds the masking profiles by name; policies attach them.
+	Masking map[string]mask.Profile `yaml:"masking"`
+	Notify  Notify                  `yaml:"notify"`
 }
 
 // Notify configures where events are sent.
@@ -144,9 +145,9 @@ type Policy struct {
 	// "review".
 	Approvers    []string `yaml:"approvers"`
 	MinApprovals int      `yaml:"min_approvals"`
-	// Masking is reserved for masking profiles; a non-empty value is
-	// refused so that nothing is silently left unmasked.
-	Masking yaml.Node `yaml:"masking"`
+	// Masking names the masking profiles applied to the results of the
+	// sessions this policy allows.
+	Masking []string `yaml:"masking"`
 }
 
 // PolicySet returns the configuration's policies, in order, for deciding
@@ -157,6 +158,9 @@ func (c *Config) PolicySet() *policy.Set {
 		out[i] = policy.Policy{Name: p.Name, Subjects: p.Subjects, Connections: p.Connections,
 			Access: p.Access, MaxSession: p.MaxSession, Rules: p.Rules,
 			Approvers: p.Approvers, MinApprovals: p.MinApprovals}
+		for _, name := range p.Masking {
+			out[i].Masking = append(out[i].Masking, policy.MaskProfile{Name: name, Profile: c.Masking[name]})
+		}
 	}
 	return policy.NewSet(out)
 }
@@ -369,6 +373,11 @@ func checkKnown(n *yaml.Node, t reflect.Type, path string) error {
 			}
 			return fieldErr(orRoot(path), "", "expected a mapping")
 		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := checkKnown(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -478,7 +487,7 @@ func (c *Config) Validate() error {
 	for _, r := range []struct {
 		field string
 		n     yaml.Node
-	}{{"auth.oidc", c.Auth.OIDC}, {"auth.saml", c.Auth.SAML}, {"auth.workloads", c.Auth.Workloads}, {"masking", c.Masking}} {
+	}{{"auth.oidc", c.Auth.OIDC}, {"auth.saml", c.Auth.SAML}, {"auth.workloads", c.Auth.Workloads}} {
 		if nodeSet(r.n) {
 			return fieldErr(r.field, "", "not supported by this version of gatehouse")
 		}
@@ -509,11 +518,14 @@ func (c *Config) Validate() error {
 		}
 		names[n] = true
 	}
+	if err := c.validateMasking(); err != nil {
+		return err
+	}
 	pnames := map[string]bool{}
 	for i := range c.Policies {
 		p := &c.Policies[i]
 		field := fmt.Sprintf("policies[%d]", i)
-		if err := p.validate(field); err != nil {
+		if err := p.validate(field, c.Masking); err != nil {
 			return err
 		}
 		if pnames[p.Name] {
@@ -599,7 +611,7 @@ const (
 	AccessReview = "review"
 )
 
-func (p *Policy) validate(field string) error {
+func (p *Policy) validate(field string, profiles map[string]mask.Profile) error {
 	if !validName(p.Name) {
 		return fieldErr(field+".name", p.Name, "must be 1-63 letters, digits, '-', '_' or '.'")
 	}
@@ -649,8 +661,27 @@ func (p *Policy) validate(field string) error {
 		}
 		return fieldErr(field+".rules", "", "%v", err)
 	}
-	if nodeSet(p.Masking) {
-		return fieldErr(field+".masking", "", "masking is not supported by this version of gatehouse")
+	for j, name := range p.Masking {
+		if _, ok := profiles[name]; !ok {
+			return fieldErr(fmt.Sprintf("%s.masking[%d]", field, j), name, "no masking profile of that name (define it under masking:)")
+		}
+		if slices.Contains(p.Masking[:j], name) {
+			return fieldErr(fmt.Sprintf("%s.masking[%d]", field, j), name, "listed twice")
+		}
+	}
+	return nil
+}
+
+// validateMasking checks every masking profile.
+func (c *Config) validateMasking() error {
+	for _, name := range slices.Sorted(maps.Keys(c.Masking)) {
+		if err := mask.Validate(name, c.Masking[name]); err != nil {
+			var fe *mask.FieldError
+			if errors.As(err, &fe) {
+				return fieldErr(fe.Field, "", "%v", fe.Err)
+			}
+			return fieldErr("masking."+name, "", "%v", err)
+		}
 	}
 	return nil
 }

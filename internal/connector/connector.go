@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/mask"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
@@ -44,6 +45,8 @@ type Request struct {
 	Params       map[string]string `json:"params,omitempty"`
 	// Rules are the statement rules of the policy that allowed the session.
 	Rules []policy.Rule `json:"rules,omitempty"`
+	// Masking are the masking profiles of that policy, in order.
+	Masking []policy.MaskProfile `json:"masking,omitempty"`
 }
 
 // Reply answers a Request.
@@ -74,10 +77,15 @@ type Connector struct {
 	// Hold holds a statement for review; nil blocks statements whose rule
 	// asks for a review.
 	Hold HoldFunc
+	// MaskKey keys the hash transform of masking, so that the same value
+	// gives the same token in every session. It stays with the connector.
+	MaskKey []byte
 
-	mu    sync.Mutex
-	live  map[string]*Session
-	rules map[string]*policy.RuleSet // compiled rules by policy digest and name
+	mu      sync.Mutex
+	live    map[string]*Session
+	rules   map[string]*policy.RuleSet  // compiled rules by policy digest and name
+	maskers map[string]*mask.Masker     // compiled masking by policy digest and name
+	columns map[string]*postgres.Columns // by connection and database
 }
 
 // errUnavailable is what a client sees when its connection cannot be
@@ -125,6 +133,17 @@ func (c *Connector) Open(ctx context.Context, req *Request) (*Session, error) {
 	if chk != nil {
 		up.Check = chk.check
 	}
+	if len(req.Masking) > 0 {
+		m, err := c.masker(req)
+		if err != nil {
+			up.Close()
+			log.Error("masking cannot be applied", "policy", req.Policy, "err", err)
+			return nil, &postgres.Error{Severity: "FATAL", Code: "42501",
+				Message: fmt.Sprintf("gatehouse: the masking of policy %s cannot be applied by connector %s", req.Policy, c.Name)}
+		}
+		cols := c.columnsFor(req.Connection, target)
+		up.Mask = &postgres.Masking{Masker: m, Columns: cols.Resolve, Invalidate: cols.Invalidate}
+	}
 	s := &Session{c: c, req: *req, up: up, log: log, chk: chk}
 	c.mu.Lock()
 	if c.live == nil {
@@ -156,6 +175,66 @@ func (c *Connector) compiled(req *Request) (*policy.RuleSet, error) {
 	c.rules[key] = rs
 	c.mu.Unlock()
 	return rs, nil
+}
+
+// masker returns the compiled masking of the policy in req, compiling it
+// once per policy version.
+func (c *Connector) masker(req *Request) (*mask.Masker, error) {
+	key := req.PolicyDigest + "/" + req.Policy
+	c.mu.Lock()
+	m := c.maskers[key]
+	c.mu.Unlock()
+	if m != nil {
+		return m, nil
+	}
+	profiles := make(map[string]mask.Profile, len(req.Masking))
+	names := make([]string, 0, len(req.Masking))
+	for _, p := range req.Masking {
+		profiles[p.Name] = p.Profile
+		names = append(names, p.Name)
+	}
+	m, err := mask.Compile(profiles, names, c.MaskKey)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.maskers == nil || len(c.maskers) > 256 {
+		c.maskers = make(map[string]*mask.Masker)
+	}
+	c.maskers[key] = m
+	c.mu.Unlock()
+	return m, nil
+}
+
+// columnsFor returns the shared column-name cache of a connection's
+// database.
+func (c *Connector) columnsFor(conn string, target postgres.Target) *postgres.Columns {
+	key := conn + "\x00" + target.Database
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cols := c.columns[key]; cols != nil {
+		return cols
+	}
+	if c.columns == nil {
+		c.columns = make(map[string]*postgres.Columns)
+	}
+	cols := &postgres.Columns{Target: target}
+	c.columns[key] = cols
+	return cols
+}
+
+// Close closes the connections the connector keeps for itself. Sessions
+// are not affected.
+func (c *Connector) Close() error {
+	c.mu.Lock()
+	cols := c.columns
+	c.columns = nil
+	c.mu.Unlock()
+	var errs []error
+	for _, cl := range cols {
+		errs = append(errs, cl.Close())
+	}
+	return errors.Join(errs...)
 }
 
 func (c *Connector) classifier() *sqlclass.Cache {
@@ -269,7 +348,7 @@ func (s *Session) Run(ctx context.Context, client net.Conn) (err error) {
 		return fmt.Errorf("record session start: %w", err)
 	}
 	relayErr := s.up.Relay(ctx, client, rec)
-	end := sessionEnd{Statements: rec.statements, Reason: "client disconnected"}
+	end := sessionEnd{Statements: rec.statements, Reason: "client disconnected", Masked: rec.maskedTotals()}
 	if relayErr != nil {
 		end.Reason = "ended with error"
 		end.Error = relayErr.Error()

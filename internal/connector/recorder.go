@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-dev/gatehouse/internal/mask"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -55,11 +57,14 @@ func (s *sessionStart) encode(o *recording.Object) {
 	}
 }
 
-// sessionEnd is a session.end event's data. An empty Error is left out.
+// sessionEnd is a session.end event's data. An empty Error and Masked
+// are left out.
 type sessionEnd struct {
 	Reason     string
 	Statements int64
 	Error      string
+	// Masked totals, per rule, what masking replaced in the session.
+	Masked []mask.Hit
 }
 
 func (s *sessionEnd) encode(o *recording.Object) {
@@ -68,6 +73,48 @@ func (s *sessionEnd) encode(o *recording.Object) {
 	if s.Error != "" {
 		o.String("error", s.Error)
 	}
+	if len(s.Masked) > 0 {
+		var p recording.Object
+		o.Raw("masked", appendHits(nil, &p, s.Masked))
+	}
+}
+
+// appendHits appends hits as a JSON array of {rule, column, count}, using p
+// for each element.
+func appendHits(b []byte, p *recording.Object, hits []mask.Hit) []byte {
+	b = append(b, '[')
+	for i, h := range hits {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		p.Reset()
+		p.String("rule", h.Rule)
+		if h.Column {
+			p.Bool("column", true)
+		}
+		p.Int("count", int64(h.Count))
+		b = append(b, p.JSON()...)
+	}
+	return append(b, ']')
+}
+
+// addHits adds hits to the session's totals in r.masked.
+func (r *recorder) addHits(hits []mask.Hit) {
+	for _, h := range hits {
+		i := slices.IndexFunc(r.masked, func(t mask.Hit) bool { return t.Rule == h.Rule && t.Column == h.Column })
+		if i < 0 {
+			r.masked = append(r.masked, h)
+			continue
+		}
+		r.masked[i].Count += h.Count
+	}
+}
+
+// maskedTotals returns a copy of the session's masking totals.
+func (r *recorder) maskedTotals() []mask.Hit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.masked)
 }
 
 // recorder turns the engine's statement callbacks into hash-chained spool
@@ -82,6 +129,7 @@ type recorder struct {
 	mu         sync.Mutex
 	chain      *recording.Chain
 	statements int64
+	masked     []mask.Hit       // totals for the session
 	obj        recording.Object // the event's data
 	param      recording.Object // one Bind parameter
 	scratch    []byte           // params array, numbers, base64
@@ -142,6 +190,12 @@ func (r *recorder) Statement(s *postgres.Statement) error {
 	}
 	if len(s.Params) > 0 {
 		o.Raw("params", r.appendParams(r.scratch[:0], s.Params))
+	}
+	if len(s.Masked) > 0 {
+		// What the recording shows of the text and params was masked.
+		r.scratch = appendHits(r.scratch[:0], &r.param, s.Masked)
+		o.Raw("masked", r.scratch)
+		r.addHits(s.Masked)
 	}
 	r.statements++
 	return r.appendLocked(s.Time, recording.TypeStatement, o.JSON())
@@ -210,6 +264,11 @@ func (r *recorder) Result(res *postgres.Result) error {
 		p.String("code", e.Code)
 		p.String("message", e.Message)
 		o.Raw("error", p.JSON())
+	}
+	if len(res.Masked) > 0 {
+		r.scratch = appendHits(r.scratch[:0], &r.param, res.Masked)
+		o.Raw("masked", r.scratch)
+		r.addHits(res.Masked)
 	}
 	// A result records what already happened: it may wait for the next
 	// statement's write (or a few milliseconds) instead of costing a

@@ -74,7 +74,12 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer spool.Close()
-	c := &Connector{Name: cc.Name, Connections: conns, Spool: spool, Logger: log}
+	key, err := LoadOrCreateMaskKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	c := &Connector{Name: cc.Name, Connections: conns, Spool: spool, Logger: log, MaskKey: key}
+	defer c.Close()
 	client := &tunnel.Client{
 		Addr:      cc.Gateway,
 		Name:      cc.Name,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/mask"
 	"github.com/gatehouse-dev/gatehouse/internal/pgserver"
 )
 
@@ -80,12 +81,19 @@ func (p *Postgres) Config(dataDir string) *config.Config {
 		TLS:       "disable",
 		Tags:      map[string]string{"env": "demo"},
 	}}
+	// Card numbers keep their last four digits, emails their first letter
+	// and domain; phone numbers found anywhere are redacted.
+	cfg.Masking = map[string]mask.Profile{"pii": {
+		Columns: []mask.ColumnRule{{Match: "customers.card_number", With: "partial"}, {Match: "*.email", With: "partial"}},
+		Detect:  []string{"credit_card", "email", "phone", "us_ssn", "iban"},
+	}}
 	cfg.Policies = []config.Policy{{
 		Name:        "demo-access",
 		Subjects:    []string{"group:demo"},
 		Connections: []string{"demo"},
 		Access:      config.AccessAllow,
 		MaxSession:  8 * time.Hour,
+		Masking:     []string{"pii"},
 	}}
 	return cfg
 }

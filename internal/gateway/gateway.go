@@ -263,12 +263,17 @@ func (g *Gateway) startEmbedded(ctx context.Context) error {
 		return err
 	}
 	g.spool = sp
+	key, err := connector.LoadOrCreateMaskKey(g.Config.DataDir)
+	if err != nil {
+		return err
+	}
 	g.local = &connector.Connector{
 		Name:        config.EmbeddedConnector,
 		Connections: connector.Served(g.Config, config.EmbeddedConnector),
 		Spool:       sp,
 		Logger:      g.Logger.With("connector", config.EmbeddedConnector),
 		Hold:        g.hold,
+		MaskKey:     key,
 	}
 	g.wg.Add(1)
 	go func() {
@@ -436,6 +441,9 @@ func (g *Gateway) Close(ctx context.Context) error {
 		g.wg.Wait()
 		if g.notifier != nil {
 			g.notifier.Close()
+		}
+		if g.local != nil {
+			g.local.Close()
 		}
 		if g.spool != nil {
 			if err := g.spool.Close(); err != nil {

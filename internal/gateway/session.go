@@ -91,6 +91,7 @@ func (g *Gateway) openPostgres(ctx context.Context, req *postgres.OpenRequest) (
 		PolicyDigest: pols.Digest(),
 		Params:       req.Params,
 		Rules:        d.Rules,
+		Masking:      d.Masking,
 	}
 	log = log.With(logSession, sreq.Session)
 	sess := &store.Session{

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/mask"
 )
 
 // Access values.
@@ -38,6 +40,15 @@ type Policy struct {
 	// Review.
 	Approvers    []string `json:"approvers,omitempty"`
 	MinApprovals int      `json:"min_approvals,omitempty"`
+	// Masking are the masking profiles applied to the results of the
+	// sessions this policy allows, in order.
+	Masking []MaskProfile `json:"masking,omitempty"`
+}
+
+// MaskProfile is a named masking profile as a policy carries it.
+type MaskProfile struct {
+	Name string `json:"name"`
+	mask.Profile
 }
 
 // Subject is who asks.
@@ -60,6 +71,8 @@ type Decision struct {
 	MaxSession time.Duration
 	// Rules are the deciding policy's statement rules.
 	Rules []Rule
+	// Masking are the deciding policy's masking profiles.
+	Masking []MaskProfile
 	// NeedsGrant is set when the policy allows sessions only under an
 	// approved access request (Allowed is false until the caller finds
 	// one); Approvers and MinApprovals decide such requests.
@@ -86,6 +99,7 @@ func NewSet(ps []Policy) *Set {
 		p.Connections = slices.Clone(p.Connections)
 		p.Rules = slices.Clone(p.Rules)
 		p.Approvers = slices.Clone(p.Approvers)
+		p.Masking = slices.Clone(p.Masking)
 		s.policies[i] = p
 	}
 	b, _ := json.Marshal(s.policies) // plain data: cannot fail
@@ -105,9 +119,9 @@ func (s *Set) Access(sub Subject, t Target) Decision {
 		}
 		switch p.Access {
 		case Allow:
-			return Decision{Allowed: true, Policy: p.Name, MaxSession: p.MaxSession, Rules: p.Rules, Reason: "allowed by policy " + p.Name}
+			return Decision{Allowed: true, Policy: p.Name, MaxSession: p.MaxSession, Rules: p.Rules, Masking: p.Masking, Reason: "allowed by policy " + p.Name}
 		case Review:
-			return Decision{Policy: p.Name, MaxSession: p.MaxSession, Rules: p.Rules, NeedsGrant: true,
+			return Decision{Policy: p.Name, MaxSession: p.MaxSession, Rules: p.Rules, Masking: p.Masking, NeedsGrant: true,
 				Approvers: p.Approvers, MinApprovals: max(p.MinApprovals, 1),
 				Reason: "policy " + p.Name + " needs an approved access request"}
 		}
