@@ -83,8 +83,8 @@ type Connector struct {
 
 	mu      sync.Mutex
 	live    map[string]*Session
-	rules   map[string]*policy.RuleSet  // compiled rules by policy digest and name
-	maskers map[string]*mask.Masker     // compiled masking by policy digest and name
+	rules   map[string]*policy.RuleSet   // compiled rules by policy digest and name
+	maskers map[string]*mask.Masker      // compiled masking by policy digest and name
 	columns map[string]*postgres.Columns // by connection and database
 }
 
