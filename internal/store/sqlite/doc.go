@@ -17,6 +17,14 @@
 // 2262, and times outside that range are rejected. Groups are JSON arrays.
 // Event payloads are stored as the exact bytes given.
 //
+// Events are stored in chunks (event_chunks): one row per session and
+// AppendEvents call, up to 256 events or 1 MiB, in an encoding of this
+// package (chunk.go). A row costs SQLite about as much as an event row did,
+// so storing a batch costs a few rows instead of hundreds. A session's
+// chunks cover disjoint seq ranges; events arriving below the highest
+// stored seq (a resend, or late) are checked against the chunks covering
+// them and, when missing, merged in by rewriting those chunks.
+//
 // A session's counters (Statements, LastSeq, LastHash) live in their own
 // table, keyed by session ID and advanced by AppendEvents, so events that
 // arrive before their session row (split gateway and connector) are counted
