@@ -15,6 +15,7 @@
 #
 # Environment (all optional):
 #   RULES=1            load a statement policy into gatehouse up (see RULES below)
+#   MASK=1             attach a masking profile to gatehouse up (see MASK below)
 #   DURATION=20        seconds per pgbench run for the "simple" and "prepared" modes
 #   C_DURATION=10      seconds per pgbench run for the "connect" mode (-C)
 #   ROUNDS=3           rounds; each round runs every target once, in a rotated order
@@ -52,6 +53,21 @@ if [[ $RULES == 1 ]]; then
         action: deny
       - match: {statement: [copy_from, merge]}
         action: deny'
+fi
+# MASK=1 attaches a masking profile with every built-in detector and two
+# column rules (neither of which matches pgbench's tables) to gatehouse up:
+# the cost of masking when there is nothing to mask.
+MASK=${MASK:-0}
+MASK_POLICY=""
+MASK_YAML=""
+if [[ $MASK == 1 ]]; then
+	MASK_POLICY='    masking: [pii]'
+	MASK_YAML='masking:
+  pii:
+    columns:
+      - {match: customers.ssn, with: redact}
+      - {match: "*.email", with: partial}
+    detect: [credit_card, email, phone, us_ssn, iban, ipv4, jwt, aws_key, private_key]'
 fi
 C_DURATION=${C_DURATION:-10}
 ROUNDS=${ROUNDS:-3}
@@ -282,6 +298,8 @@ policies:
     connections: [bench]
     access: allow
 $RULES_YAML
+$MASK_POLICY
+$MASK_YAML
 EOF
 	log "starting gatehouse up (postgres 127.0.0.1:$UP_PG, api 127.0.0.1:$UP_API)"
 	"$GH" up --config "$T/gh-up/gatehouse.yaml" >"$T/gatehouse-up.log" 2>&1 &
