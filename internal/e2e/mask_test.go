@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -142,6 +144,25 @@ func TestMasking(t *testing.T) {
 				t.Errorf("\\copy under column rules: got %v: %s", err, out)
 			}
 			received.Write([]byte(out))
+
+			// psql reads large objects with the fast-path function call.
+			var loid uint32
+			direct, err := pgx.Connect(ctx, pg.DSN(db))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer direct.Close(ctx)
+			if err := direct.QueryRow(ctx, "SELECT lo_from_bytea(0, convert_to('card 4111-1111-1111-1111 on file', 'UTF8'))").Scan(&loid); err != nil {
+				t.Fatal(err)
+			}
+			exported := filepath.Join(t.TempDir(), "lo.txt")
+			out, err = h.psql(t, tok, "masking-lo", "-c", fmt.Sprintf(`\lo_export %d '%s'`, loid, exported))
+			if err != nil {
+				t.Fatalf("psql \\lo_export: %v: %s", err, out)
+			}
+			if b, err := os.ReadFile(exported); err != nil || string(b) != "card [REDACTED:credit_card] on file" {
+				t.Errorf("large object read through the gateway: got %q, %v", b, err)
+			}
 
 			rec := waitRecording(t, h.g.Store(), "masking-text")
 			end := rec.Events[len(rec.Events)-1]

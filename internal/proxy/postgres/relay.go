@@ -432,6 +432,9 @@ func (r *relay) targetMessage() error {
 	case 'I', 's', 'V':
 		if r.mk != nil {
 			r.mk.endResult()
+			if r.tr.typ == 'V' {
+				return r.maskFunctionResult()
+			}
 		}
 		if err := r.result("", nil); err != nil {
 			return err

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"unsafe"
@@ -298,4 +299,40 @@ func (k *masker) endResult() {
 func (k *masker) takeHits() []mask.Hit {
 	k.hitList = appendHits(k.hitList[:0], &k.hits)
 	return k.hitList
+}
+
+// maskFunctionResult masks what the detectors find in the value of a
+// FunctionCallResponse (lo_read of a large object, for one) and records
+// the result. The value keeps its format: masked text is valid bytea and
+// text, and what a detector finds in other types is text anyway.
+func (r *relay) maskFunctionResult() error {
+	body, err := r.tr.body()
+	if err != nil {
+		return fmt.Errorf("read from target: %w", err)
+	}
+	k := r.mk
+	out := body
+	if k.m.HasDetectors() && len(body) >= 4 {
+		l := int32(binary.BigEndian.Uint32(body))
+		if l >= 0 && int(l) == len(body)-4 {
+			masked, changed, isNull := k.m.Text(k.mval[:0], body[4:], &k.hits)
+			k.mval = masked
+			switch {
+			case isNull:
+				out = binary.BigEndian.AppendUint32(k.mout[:0], 0xFFFFFFFF)
+				k.mout = out
+			case changed:
+				out = binary.BigEndian.AppendUint32(k.mout[:0], uint32(len(masked)))
+				out = append(out, masked...)
+				k.mout = out
+			}
+		}
+	}
+	if err := r.result("", nil); err != nil {
+		return err
+	}
+	if len(out) == len(body) && (len(out) == 0 || &out[0] == &body[0]) {
+		return r.writeClient(body)
+	}
+	return r.writeClientMsg('V', out)
 }
