@@ -71,8 +71,17 @@
 // The spool has one reader cursor, for the shipper. [Spool.Next] returns the
 // events after the last ones it returned, with the [Position] after them;
 // once the gateway has stored them, [Spool.Ack] records that position in the
-// "acked" file ("gatehouse-spool-ack v1 <segment> <offset>\n", replaced by an
-// atomic rename) and deletes the segments before it. [Spool.Rewind] makes the
+// "acked" file and deletes the segments before it. The file has two
+// fixed-size, CRC-protected slots in different pages,
+//
+//	"GHA2" u64le(generation) u64le(segment) i64le(offset) u32le(CRC-32C of the 28 bytes before)
+//
+// at offsets 0 and 4096; Ack overwrites the older one in place, and reading
+// takes the intact slot of the highest generation, so a torn write costs at
+// most one acknowledgement (those events are sent again). A spool left by an
+// earlier version, whose "acked" file is the line
+// "gatehouse-spool-ack v1 <segment> <offset>\n", is read as it is, and
+// converted at its first Ack. [Spool.Rewind] makes the
 // next Next start again from the acknowledged position, after a failed send.
 // After a restart, reading starts from the acknowledged position, so events
 // sent but not acknowledged are delivered again: the receiver must accept a

@@ -25,8 +25,6 @@ const (
 	defaultSegmentSize  = 16 << 20
 	defaultSyncInterval = 200 * time.Millisecond
 	segmentExt          = ".seg"
-	ackedName           = "acked"
-	ackedMagic          = "gatehouse-spool-ack v1"
 	readChunk           = 64 << 10
 	// maxKeptBuffer bounds the append buffer kept between calls after an
 	// unusually large Append.
@@ -85,6 +83,7 @@ type Spool struct {
 
 	// Reader state, owned by the goroutine calling Next/Ack/Rewind.
 	readMu    sync.Mutex
+	ack       *ackFile
 	acked     Position
 	delivered Position // the furthest position Next has returned
 	rpos      Position // where the next record to return starts
@@ -126,6 +125,9 @@ func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
 		if s.f != nil && s.sealLocked() != nil {
 			s.f.Close()
 		}
+		if s.ack != nil {
+			s.ack.close()
+		}
 		return nil, fmt.Errorf("open spool %s: %w", dir, err)
 	}
 	if opts.SyncInterval > 0 {
@@ -143,10 +145,11 @@ func (s *Spool) segmentPath(seg uint64) string {
 // recover reads the acked position and the segments, repairs them and opens
 // the segment appends go to.
 func (s *Spool) recover() error {
-	acked, err := readAcked(filepath.Join(s.dir, ackedName))
+	ack, acked, err := openAcked(s.dir, s.log)
 	if err != nil {
 		return err
 	}
+	s.ack = ack
 	segs, err := listSegments(s.dir)
 	if err != nil {
 		return err
@@ -385,51 +388,6 @@ func listSegments(dir string) ([]uint64, error) {
 	}
 	slices.Sort(segs)
 	return segs, nil
-}
-
-func readAcked(path string) (Position, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return Position{}, nil
-	}
-	if err != nil {
-		return Position{}, fmt.Errorf("read acked position: %w", err)
-	}
-	rest, ok := strings.CutPrefix(string(b), ackedMagic+" ")
-	rest, ok2 := strings.CutSuffix(rest, "\n")
-	segStr, offStr, ok3 := strings.Cut(rest, " ")
-	seg, err1 := strconv.ParseUint(segStr, 10, 64)
-	off, err2 := strconv.ParseInt(offStr, 10, 64)
-	if !ok || !ok2 || !ok3 || err1 != nil || err2 != nil || off < 0 {
-		return Position{}, fmt.Errorf("read acked position %s: malformed", path)
-	}
-	return Position{Segment: seg, Offset: off}, nil
-}
-
-func (s *Spool) writeAcked(pos Position, durable bool) error {
-	tmp := filepath.Join(s.dir, ackedName+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write acked position: %w", err)
-	}
-	_, err = fmt.Fprintf(f, "%s %d %d\n", ackedMagic, pos.Segment, pos.Offset)
-	if err == nil && durable {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(s.dir, ackedName))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write acked position: %w", err)
-	}
-	if !durable {
-		return nil
-	}
-	return syncDir(s.dir)
 }
 
 // Append writes events to the spool, encoding them into a buffer under the
@@ -813,12 +771,13 @@ func (s *Spool) closeReader() {
 }
 
 // Ack records that every event before pos has been stored by the gateway:
-// it writes pos to the "acked" file (atomic rename), and deletes the
-// segments before pos.Segment. The file is synced to disk only when
-// segments are deleted: an acknowledged position lost in a machine crash
-// only makes Ship send those events again, which the receiver ignores as
-// repeats, while a deleted segment must never be named by the file. pos must be a position Next returned, and
-// not before the last one acknowledged.
+// it writes pos into the older of the "acked" file's two slots (one pwrite),
+// and deletes the segments before pos.Segment. The file is synced to disk
+// only when segments are deleted, before they are: an acknowledged position
+// lost in a machine crash only makes Ship send those events again, which the
+// receiver ignores as repeats, while a deleted segment must never be needed.
+// pos must be a position Next returned, and not before the last one
+// acknowledged.
 func (s *Spool) Ack(pos Position) error {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
@@ -846,7 +805,7 @@ func (s *Spool) Ack(pos Position) error {
 		}
 	}
 	s.mu.Unlock()
-	if err := s.writeAcked(pos, len(old) > 0); err != nil {
+	if err := s.ack.write(s.dir, pos, len(old) > 0); err != nil {
 		return fmt.Errorf("spool ack: %w", err)
 	}
 	s.acked = pos
@@ -903,6 +862,7 @@ func (s *Spool) Close() error {
 		}
 		s.readMu.Lock()
 		s.closeReader()
+		s.ack.close()
 		s.readMu.Unlock()
 	})
 	return s.closeErr
