@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 // state: statement and result events in turn, each batch holding a run of
 // events of every session, interleaved. ns/event is the time per event,
 // cpu-ns/event the process's CPU time (user and system, all threads) per
-// event.
+// event and user-ns/event its user part, file-B/event the size of the database and WAL files per event.
 // Events are built outside the timed loop except for their seqs, so the
 // numbers are the store's.
 func BenchmarkAppendEvents(b *testing.B) {
@@ -34,7 +35,8 @@ func BenchmarkAppendEvents(b *testing.B) {
 }
 
 func benchmarkAppendEvents(b *testing.B, sessions, perBatch int) {
-	db := MustOpen(b, filepath.Join(b.TempDir(), "bench.db"))
+	path := filepath.Join(b.TempDir(), "bench.db")
+	db := MustOpen(b, path)
 	ids := make([]string, sessions)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("bench-%d", i)
@@ -62,7 +64,7 @@ func benchmarkAppendEvents(b *testing.B, sessions, perBatch int) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(evs) * len(data)))
 	seq := uint64(0)
-	cpu0, cpuOK := cpuTime()
+	user0, sys0, cpuOK := cpuTime()
 	for b.Loop() {
 		for i := range evs {
 			evs[i].Seq = seq + uint64(i/sessions) + 1
@@ -73,7 +75,7 @@ func benchmarkAppendEvents(b *testing.B, sessions, perBatch int) {
 		}
 	}
 	b.StopTimer()
-	cpu1, _ := cpuTime()
+	user1, sys1, _ := cpuTime()
 	for _, id := range ids {
 		s, err := db.GetSession(b.Context(), id)
 		if err != nil {
@@ -86,8 +88,17 @@ func benchmarkAppendEvents(b *testing.B, sessions, perBatch int) {
 	events := float64(seq * uint64(sessions))
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/events, "ns/event")
 	if cpuOK {
-		b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/events, "cpu-ns/event")
+		user, sys := float64((user1 - user0).Nanoseconds()), float64((sys1 - sys0).Nanoseconds())
+		b.ReportMetric((user+sys)/events, "cpu-ns/event")
+		b.ReportMetric(user/events, "user-ns/event")
 	}
+	var size int64
+	for _, p := range []string{path, path + "-wal"} {
+		if fi, err := os.Stat(p); err == nil {
+			size += fi.Size()
+		}
+	}
+	b.ReportMetric(float64(size)/events, "file-B/event")
 }
 
 // FuzzEventPayload checks that any payload comes back byte for byte: the

@@ -8,10 +8,10 @@ import (
 )
 
 // cpuTime returns the user and system CPU time the process has used.
-func cpuTime() (time.Duration, bool) {
+func cpuTime() (user, sys time.Duration, ok bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, false
+		return 0, 0, false
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()), true
 }

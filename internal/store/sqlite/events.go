@@ -18,6 +18,12 @@ const typeStatement = "statement"
 
 const sqlInsertChunk = `INSERT INTO event_chunks (session, first_seq, last_seq, n, data) VALUES (?, ?, ?, ?, ?)`
 
+// sqlInsertNewChunk inserts a chunk only if it starts above the session's
+// highest stored seq (see sqlLastSeq).
+const sqlInsertNewChunk = `INSERT INTO event_chunks (session, first_seq, last_seq, n, data)
+	SELECT ?1, ?2, ?3, ?4, ?5
+	WHERE coalesce((SELECT last_seq FROM event_chunks WHERE session = ?1 ORDER BY first_seq DESC LIMIT 1), 0) < ?2`
+
 // sqlLastSeq returns the highest seq stored for a session: chunks cover
 // disjoint ranges, so the last chunk by first_seq holds it.
 const sqlLastSeq = `SELECT last_seq FROM event_chunks WHERE session = ? ORDER BY first_seq DESC LIMIT 1`
@@ -94,7 +100,7 @@ func (db *DB) AppendEvents(ctx context.Context, evs []store.Event) error {
 		// context that cannot end spares the driver a watcher goroutine per
 		// statement; ctx is still checked between sessions.
 		nc := context.WithoutCancel(ctx)
-		w := chunkWriter{ins: tx.StmtContext(nc, db.insertChunk)}
+		w := chunkWriter{ins: tx.StmtContext(nc, db.insertChunk), insNew: tx.StmtContext(nc, db.insertNewChunk)}
 		w.enc.reset(*buf)
 		defer func() { *buf = w.enc.buf }()
 		lastSeq := tx.StmtContext(nc, db.lastSeq)
@@ -157,25 +163,24 @@ func bySession(evs []store.Event) []sessionBatch {
 
 // appendSession stores one session's events and advances its counters.
 func (db *DB) appendSession(ctx context.Context, tx *sql.Tx, lastSeq, bump *sql.Stmt, w *chunkWriter, b sessionBatch) error {
-	var stored int64
-	if err := lastSeq.QueryRowContext(ctx, b.session).Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("read last seq: %w", err)
-	}
-	i, _ := slices.BinarySearchFunc(b.evs, uint64(stored)+1, func(e *store.Event, seq uint64) int { return cmp.Compare(e.Seq, seq) })
-	late, fresh := b.evs[:i], b.evs[i:]
-	if len(late) > 0 {
-		var err error
+	// The steady state: all events are above the session's highest stored
+	// seq. The insert checks that itself, sparing a query per session.
+	late, fresh := []*store.Event(nil), b.evs
+	err := w.write(ctx, b.session, true, fresh)
+	if errors.Is(err, errNotNew) {
+		// Nothing of the session was inserted. Split the events.
+		var stored int64
+		if err := lastSeq.QueryRowContext(ctx, b.session).Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read last seq: %w", err)
+		}
+		i, _ := slices.BinarySearchFunc(b.evs, uint64(stored)+1, func(e *store.Event, seq uint64) int { return cmp.Compare(e.Seq, seq) })
+		late, fresh = b.evs[:i], b.evs[i:]
 		if late, err = fillGaps(ctx, tx, w, b.session, late); err != nil {
 			return err
 		}
+		err = w.write(ctx, b.session, true, fresh)
 	}
-	w.start(b.session)
-	for _, e := range fresh {
-		if err := w.add(ctx, e); err != nil {
-			return err
-		}
-	}
-	if err := w.flush(ctx); err != nil {
+	if err != nil {
 		return err
 	}
 
@@ -218,6 +223,9 @@ func (st *batchStats) count(evs []*store.Event) {
 // chunks are deleted and written again merged with them, which keeps the
 // session's chunk ranges disjoint.
 func fillGaps(ctx context.Context, tx *sql.Tx, w *chunkWriter, session string, late []*store.Event) ([]*store.Event, error) {
+	if len(late) == 0 {
+		return nil, nil
+	}
 	lo, hi := late[0].Seq, late[len(late)-1].Seq
 	rows, err := tx.QueryContext(ctx, sqlChunksOverlapping, session, int64(lo), int64(hi))
 	if err != nil {
@@ -275,30 +283,46 @@ func fillGaps(ctx context.Context, tx *sql.Tx, w *chunkWriter, session string, l
 			return nil, fmt.Errorf("rewrite chunk %d: %w", first, err)
 		}
 	}
-	w.start(session)
-	for _, e := range merged {
-		if err := w.add(ctx, e); err != nil {
-			return nil, err
-		}
-	}
-	if err := w.flush(ctx); err != nil {
+	if err := w.write(ctx, session, false, merged); err != nil {
 		return nil, err
 	}
 	return missing, nil
 }
 
+// errNotNew is returned by chunkWriter.flush for the first chunk since
+// start when onlyNew is set and the chunk starts at or below its session's
+// highest stored seq.
+var errNotNew = errors.New("chunk not above the stored events")
+
 // chunkWriter encodes one session's events at a time into chunks and
 // inserts them.
 type chunkWriter struct {
-	ins     *sql.Stmt
+	ins    *sql.Stmt // sqlInsertChunk
+	insNew *sql.Stmt // sqlInsertNewChunk; nil for writers that never set onlyNew
+
 	enc     chunkEncoder
 	session string
+	onlyNew bool
 	first   uint64
+	chunks  int // inserted since start
 }
 
-// start begins writing session's events. Call flush before the next start.
-func (w *chunkWriter) start(session string) {
-	w.session = session
+// write writes evs, in increasing seq order, as the chunks of session.
+func (w *chunkWriter) write(ctx context.Context, session string, onlyNew bool, evs []*store.Event) error {
+	w.start(session, onlyNew)
+	for _, e := range evs {
+		if err := w.add(ctx, e); err != nil {
+			return err
+		}
+	}
+	return w.flush(ctx)
+}
+
+// start begins writing session's events, discarding any not flushed.
+// With onlyNew, chunks are inserted only above the session's highest
+// stored seq.
+func (w *chunkWriter) start(session string, onlyNew bool) {
+	w.session, w.onlyNew, w.chunks = session, onlyNew, 0
 	w.enc.reset(w.enc.buf)
 }
 
@@ -321,9 +345,27 @@ func (w *chunkWriter) flush(ctx context.Context) error {
 		return nil
 	}
 	n, last := w.enc.n, w.enc.lastSeq
-	if _, err := w.ins.ExecContext(ctx, w.session, int64(w.first), int64(last), n, w.enc.bytes()); err != nil {
+	ins := w.ins
+	if w.onlyNew {
+		ins = w.insNew
+	}
+	res, err := ins.ExecContext(ctx, w.session, int64(w.first), int64(last), n, w.enc.bytes())
+	if err != nil {
 		return fmt.Errorf("insert chunk %d-%d (%d events): %w", w.first, last, n, err)
 	}
+	if w.onlyNew {
+		got, err := res.RowsAffected()
+		switch {
+		case err != nil:
+			return fmt.Errorf("insert chunk %d-%d (%d events): %w", w.first, last, n, err)
+		case got == 0 && w.chunks == 0:
+			return errNotNew
+		case got == 0:
+			// The chunk before was inserted, so this one is above it.
+			return fmt.Errorf("insert chunk %d-%d (%d events): not above the chunk before", w.first, last, n)
+		}
+	}
+	w.chunks++
 	w.enc.reset(w.enc.buf)
 	return nil
 }
@@ -441,7 +483,7 @@ func moveEventsToChunks(ctx context.Context, tx *sql.Tx) error {
 			if err := w.flush(ctx); err != nil {
 				return fmt.Errorf("move events: session %s: %w", w.session, err)
 			}
-			w.start(e.Session)
+			w.start(e.Session, false)
 		}
 		if err := w.add(ctx, &e); err != nil {
 			return fmt.Errorf("move events: session %s: %w", e.Session, err)

@@ -35,9 +35,10 @@ type DB struct {
 	r    *sql.DB // read-only pool
 
 	// Prepared on w, reused by every AppendEvents.
-	insertChunk *sql.Stmt
-	lastSeq     *sql.Stmt
-	bumpStats   *sql.Stmt
+	insertChunk    *sql.Stmt
+	insertNewChunk *sql.Stmt
+	lastSeq        *sql.Stmt
+	bumpStats      *sql.Stmt
 
 	closeOnce sync.Once
 	closeErr  error
@@ -114,6 +115,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		sql  string
 	}{
 		{&db.insertChunk, sqlInsertChunk},
+		{&db.insertNewChunk, sqlInsertNewChunk},
 		{&db.lastSeq, sqlLastSeq},
 		{&db.bumpStats, sqlBumpStats},
 	} {
@@ -130,7 +132,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		var errs []error
-		for _, s := range []*sql.Stmt{db.insertChunk, db.lastSeq, db.bumpStats} {
+		for _, s := range []*sql.Stmt{db.insertChunk, db.insertNewChunk, db.lastSeq, db.bumpStats} {
 			if s != nil {
 				errs = append(errs, s.Close())
 			}
