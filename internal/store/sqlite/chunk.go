@@ -18,7 +18,8 @@ import (
 //	event = flags seq:uvarint [time:varint] type data [prev] hash
 //
 // where every string (type, data, prev, hash) is a uvarint length and its
-// bytes. seq is the difference to the previous event's seq (to 0 for the
+// bytes. The encoder writes n padded to two bytes (0x80|n&0x7f, n>>7),
+// which a uvarint decoder reads as n, so that it can fill it in last. seq is the difference to the previous event's seq (to 0 for the
 // first), at least 1. time is present when flagTime is set, in unix
 // nanoseconds, as the difference to the previous event's time (to 0 for
 // the first) with wrapping arithmetic, so any int64 round-trips. prev is

@@ -67,11 +67,12 @@ var chunkBufs = sync.Pool{New: func() any { return new([]byte) }}
 // fit in an int64.
 //
 // The events of each session go into new chunks. Events with a seq above
-// the session's highest stored one, the shipper's steady state, are known
-// to be new without reading anything else. Events at or below it are a
-// resend, or arrive late: they cost a read of the chunks covering their
-// range, and are stored if missing (filling a gap), by rewriting those
-// chunks together with them. Nothing is dropped for arriving out of order.
+// the session's highest stored one, the shipper's steady state, are new:
+// the insert checks that itself, reading nothing else. Events at or below
+// it are a resend, or arrive late: they cost a read of the chunks covering
+// their range, and are stored if missing (filling a gap), by rewriting
+// those chunks together with them. Nothing is dropped for arriving out of
+// order; a chunk in that range that does not decode fails the call.
 func (db *DB) AppendEvents(ctx context.Context, evs []store.Event) error {
 	if len(evs) == 0 {
 		return nil

@@ -418,6 +418,36 @@ func testEvents(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("ResendAcrossGap", func(t *testing.T) {
+		// A batch with a hole, then a resend that fills it, repeats stored
+		// events (one with other content: the stored one stays) and adds
+		// new ones.
+		st := open(t)
+		MustCreateSession(t, st, NewSession("s1", 0))
+		MustAppend(t, st, append(NewEvents("s1", 1, 2), NewEvents("s1", 5, 6)...))
+		resend := NewEvents("s1", 2, 8)
+		resend[0].Data = json.RawMessage(`{"forged":true}`)
+		MustAppend(t, st, resend)
+		got, err := st.ListEvents(ctx, "s1", 0, 0)
+		if err != nil {
+			t.Fatalf("ListEvents: %v", err)
+		}
+		if d := Diff(NewEvents("s1", 1, 8), got); d != "" {
+			t.Errorf("ListEvents (-want +got):\n%s", d)
+		}
+		got, err = st.ListEvents(ctx, "s1", 2, 3)
+		if err != nil {
+			t.Fatalf("ListEvents: %v", err)
+		}
+		if d := Diff(NewEvents("s1", 3, 5), got); d != "" {
+			t.Errorf("ListEvents after 2, limit 3 (-want +got):\n%s", d)
+		}
+		s := mustGetSession(t, st, "s1")
+		if s.Statements != 4 || s.LastSeq != 8 || s.LastHash != "h8" {
+			t.Errorf("got statements %d, last seq %d, hash %q; want 4, 8, h8", s.Statements, s.LastSeq, s.LastHash)
+		}
+	})
+
 	t.Run("BeforeSession", func(t *testing.T) {
 		st := open(t)
 		MustAppend(t, st, NewEvents("early", 1, 5))
