@@ -13,7 +13,7 @@ func EncodeRecordForTest(e *Event) ([]byte, error) {
 // DecodeRecordForTest decodes the record at the start of b.
 func DecodeRecordForTest(b []byte) (Event, int, error) {
 	var e Event
-	n, err := decodeRecord(b, &e, nil)
+	n, err := decodeRecord(b, &e, nil, nil)
 	return e, n, err
 }
 

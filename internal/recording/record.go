@@ -128,9 +128,10 @@ func payloadLen(hdr []byte) int {
 }
 
 // decodeRecord decodes the record at the start of b into e, and returns its
-// length. e's fields do not alias b. last, if not nil, is the event decoded
-// before: e shares its strings where they are equal.
-func decodeRecord(b []byte, e *Event, last *Event) (int, error) {
+// length. e's fields do not alias b; e.Data is carved from a if it is not
+// nil. last, if not nil, is the event decoded before: e shares its strings
+// where they are equal.
+func decodeRecord(b []byte, e *Event, last *Event, a *arena) (int, error) {
 	n, err := recordLen(b)
 	if err != nil {
 		return 0, err
@@ -139,7 +140,7 @@ func decodeRecord(b []byte, e *Event, last *Event) (int, error) {
 	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
 		return 0, errRecordCRC
 	}
-	if decodePayload(payload, e, last) {
+	if decodePayload(payload, e, last, a) {
 		return n, nil
 	}
 	*e = Event{}
@@ -157,7 +158,7 @@ func decodeRecord(b []byte, e *Event, last *Event) (int, error) {
 // writes it, whose strings hold nothing to unescape, into e, without
 // reflection. It reports false, leaving e in an unspecified state, for
 // anything else; json.Unmarshal decodes those (the same event, more slowly).
-func decodePayload(p []byte, e *Event, last *Event) bool {
+func decodePayload(p []byte, e *Event, last *Event, a *arena) bool {
 	var (
 		ok            bool
 		session, seq  []byte
@@ -193,9 +194,14 @@ func decodePayload(p []byte, e *Event, last *Event) bool {
 	if p, ok = cutKey(p, `,"data":`); !ok {
 		return false
 	}
-	if data, p, ok = cutObject(p); !ok {
+	if len(p) == 0 || p[0] != '{' {
 		return false
 	}
+	n := skipValue(p, 0) // also validates: tooDeep is left to encoding/json
+	if n < 0 {
+		return false
+	}
+	data, p = p[:n], p[n:]
 	if p, ok = cutKey(p, `,"prev":`); !ok {
 		return false
 	}
@@ -208,14 +214,14 @@ func decodePayload(p []byte, e *Event, last *Event) bool {
 	if hash, p, ok = cutPlainString(p); !ok {
 		return false
 	}
-	if string(p) != "}" || !validJSON(data) {
+	if string(p) != "}" {
 		return false
 	}
 	// Leading zeros and overflow are left to encoding/json.
 	if len(seq) == 0 || (seq[0] == '0' && len(seq) > 1) {
 		return false
 	}
-	n, err := strconv.ParseUint(string(seq), 10, 64)
+	seqN, err := strconv.ParseUint(string(seq), 10, 64)
 	if err != nil {
 		return false
 	}
@@ -225,10 +231,10 @@ func decodePayload(p []byte, e *Event, last *Event) bool {
 	}
 	*e = Event{
 		Session: shareString(session, last, func(l *Event) string { return l.Session }),
-		Seq:     n,
+		Seq:     seqN,
 		Time:    t,
 		Type:    eventType(typ),
-		Data:    json.RawMessage(bytes.Clone(data)),
+		Data:    json.RawMessage(a.clone(data)),
 		Prev:    shareString(prev, last, func(l *Event) string { return l.Hash }),
 		Hash:    string(hash),
 	}
@@ -288,36 +294,23 @@ func cutPlainString(p []byte) (s, rest []byte, ok bool) {
 	return nil, p, false
 }
 
-// cutObject splits a JSON object at the start of p from the rest, by
-// matching brackets outside strings. It does not validate the object.
-func cutObject(p []byte) (obj, rest []byte, ok bool) {
-	if len(p) == 0 || p[0] != '{' {
-		return nil, p, false
+// arena hands out copies carved from larger blocks, so that the data of a
+// batch of decoded events costs a few allocations instead of one per event.
+// A nil *arena allocates every copy by itself.
+type arena struct {
+	buf  []byte
+	hint int // how large the next block should be, if that is more than needed
+}
+
+// clone returns a copy of b, capped so that appending to it reallocates.
+func (a *arena) clone(b []byte) []byte {
+	if a == nil {
+		return bytes.Clone(b)
 	}
-	depth := 0
-	inString := false
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if inString {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-			if depth == 0 {
-				return p[:i+1], p[i+1:], true
-			}
-		}
+	if len(b) > cap(a.buf)-len(a.buf) {
+		a.buf = make([]byte, 0, max(len(b), a.hint))
 	}
-	return nil, p, false
+	n := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return a.buf[n:len(a.buf):len(a.buf)]
 }

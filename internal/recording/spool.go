@@ -342,7 +342,7 @@ func scanRecords(r io.Reader, at func(off int64)) (good int64, bad error) {
 		if _, err := io.ReadFull(r, buf[frameHeaderSize:]); err != nil {
 			return good, errShortRecord
 		}
-		m, err := decodeRecord(buf, &e, nil)
+		m, err := decodeRecord(buf, &e, nil, nil)
 		if err != nil {
 			return good, err
 		}
@@ -606,7 +606,9 @@ func (s *Spool) syncLoop(every time.Duration) {
 // restart, with the position just after them. When there are none it blocks
 // until an Append or until ctx is done, then returns ctx's error; after Close
 // it returns ErrClosed. Events are returned as soon as some exist, so under
-// load batches grow up to max by themselves.
+// load batches grow up to max by themselves. The events belong to the
+// caller; the Data of events in one batch may share a backing array, capped
+// so that appending to one never changes another.
 func (s *Spool) Next(ctx context.Context, max int) ([]Event, Position, error) {
 	if max <= 0 {
 		return nil, Position{}, fmt.Errorf("spool next: max %d is not positive", max)
@@ -665,24 +667,29 @@ func (s *Spool) segmentEnd(seg uint64) (end int64, next uint64, ok bool, err err
 // read returns up to max events from s.rpos on, without waiting. s.readMu
 // is held.
 func (s *Spool) read(max int) ([]Event, error) {
-	var evs []Event
+	var (
+		evs []Event
+		a   arena // the events' data
+	)
 	for len(evs) < max {
+		unread := s.rbuf[s.rlo:s.rhi]
+		evs = slices.Grow(evs, countRecords(unread, max-len(evs)))
+		a.hint = len(unread) // more than the data of the records in it
 		for len(evs) < max && s.rlo < s.rhi {
-			var (
-				e    Event
-				last *Event // shares its strings with e
-			)
-			if len(evs) > 0 {
-				last = &evs[len(evs)-1]
+			evs = append(evs, Event{})
+			e := &evs[len(evs)-1]
+			var last *Event // shares its strings with e
+			if len(evs) > 1 {
+				last = &evs[len(evs)-2]
 			}
-			n, err := decodeRecord(s.rbuf[s.rlo:s.rhi], &e, last)
-			if errors.Is(err, errShortRecord) {
-				break
-			}
+			n, err := decodeRecord(s.rbuf[s.rlo:s.rhi], e, last, &a)
 			if err != nil {
+				evs = evs[:len(evs)-1]
+				if errors.Is(err, errShortRecord) {
+					break
+				}
 				return evs, fmt.Errorf("spool: segment %d offset %d: %w", s.rpos.Segment, s.rpos.Offset, err)
 			}
-			evs = append(evs, e)
 			s.rlo += n
 			s.rpos.Offset += int64(n)
 		}
@@ -715,6 +722,20 @@ func (s *Spool) read(max int) ([]Event, error) {
 		s.rpos = Position{Segment: next}
 	}
 	return evs, nil
+}
+
+// countRecords returns how many whole records b starts with, up to max.
+func countRecords(b []byte, max int) int {
+	n := 0
+	for n < max {
+		m, err := recordLen(b)
+		if err != nil {
+			break
+		}
+		b = b[m:]
+		n++
+	}
+	return n
 }
 
 // fill reads more of segment s.rpos.Segment, from fileEnd up to end (-1: to

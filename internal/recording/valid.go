@@ -11,20 +11,37 @@ const maxFastDepth = 64
 // strings), several times faster: event data is validated on every append
 // and every read.
 func validJSON(b []byte) bool {
+	switch i := skipValue(b, skipSpace(b, 0)); i {
+	case tooDeep:
+		return json.Valid(b)
+	case -1:
+		return false
+	default:
+		return skipSpace(b, i) == len(b)
+	}
+}
+
+// tooDeep is what skipValue returns for a value nested more deeply than it
+// follows.
+const tooDeep = -2
+
+// skipValue returns the index after the JSON value that starts at b[i]
+// (without space before it), or -1 if there is none, or tooDeep if the
+// value nests objects and arrays more than maxFastDepth levels deep.
+func skipValue(b []byte, i int) int {
 	var (
 		objects uint64 // bit d is set when nesting level d is an object
 		depth   int
 	)
-	i := skipSpace(b, 0)
 	for {
 		// A value starts at i.
 		if i >= len(b) {
-			return false
+			return -1
 		}
 		switch c := b[i]; {
 		case c == '{' || c == '[':
 			if depth == maxFastDepth {
-				return json.Valid(b)
+				return tooDeep
 			}
 			closing := byte(']')
 			if c == '{' {
@@ -42,7 +59,7 @@ func validJSON(b []byte) bool {
 			}
 			if c == '{' {
 				if i = skipKey(b, i); i < 0 {
-					return false
+					return -1
 				}
 			}
 			continue
@@ -57,32 +74,32 @@ func validJSON(b []byte) bool {
 		case c == 'n':
 			i = skipLiteral(b, i, "null")
 		default:
-			return false
+			return -1
 		}
 		if i < 0 {
-			return false
+			return -1
 		}
 		// A value ended at i: close containers until one goes on.
 		for {
-			i = skipSpace(b, i)
 			if depth == 0 {
-				return i == len(b)
+				return i
 			}
+			i = skipSpace(b, i)
 			if i >= len(b) {
-				return false
+				return -1
 			}
 			object := objects&(1<<(depth-1)) != 0
 			if b[i] == ',' {
 				i = skipSpace(b, i+1)
 				if object {
 					if i = skipKey(b, i); i < 0 {
-						return false
+						return -1
 					}
 				}
 				break
 			}
 			if object && b[i] != '}' || !object && b[i] != ']' {
-				return false
+				return -1
 			}
 			depth--
 			i++
