@@ -137,11 +137,23 @@ func TestMasking(t *testing.T) {
 				t.Errorf("psql: got %q, want %q", out, want)
 			}
 			received.Write([]byte(out))
-			// Column rules cannot be applied to COPY: it is refused, and the
-			// session goes on.
-			out, err = h.psql(t, tok, "masking-copy", "-c", `\copy customers to stdout`, "-c", "SELECT 1")
+			// COPY TO goes field by field, in text and CSV.
+			out, err = h.psql(t, tok, "masking-copy", "-c", `\copy customers (id, ssn, email, card) to stdout`,
+				"-c", `\copy customers (name, email, profile) to stdout with (format csv, header)`)
+			if err != nil {
+				t.Fatalf("psql \\copy: %v: %s", err, out)
+			}
+			lines := strings.Split(out, "\n")
+			if len(lines) != 6 || !strings.HasPrefix(lines[0], "1\t[HASH:") || !strings.HasSuffix(lines[0], "\ta***@example.com\t[REDACTED:credit_card]") ||
+				lines[2] != "name,email,profile" || lines[3] != `Ada,"a***@example.com","{""backup_card"": ""[REDACTED:credit_card]""}"` {
+				t.Errorf("\\copy: got %q", out)
+			}
+			received.Write([]byte(out))
+			// A COPY of a query has no table columns to apply rules to: it is
+			// refused, and the session goes on.
+			out, err = h.psql(t, tok, "masking-copy-query", "-c", `\copy (SELECT ssn FROM customers) to stdout`, "-c", "SELECT 1")
 			if err == nil || !strings.Contains(out, "cannot be masked") {
-				t.Errorf("\\copy under column rules: got %v: %s", err, out)
+				t.Errorf("\\copy of a query under column rules: got %v: %s", err, out)
 			}
 			received.Write([]byte(out))
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,8 +39,9 @@ type Columns struct {
 }
 
 type tableColumns struct {
-	at   time.Time
-	cols []ColumnName // by attnum - 1; views hold what each column shows
+	at      time.Time
+	cols    []ColumnName // by attnum - 1; views hold what each column shows
+	dropped []bool       // by attnum - 1
 }
 
 // Resolve returns the table column behind attribute attnum of relation
@@ -62,6 +64,46 @@ func (c *Columns) resolveLocked(ctx context.Context, table uint32, attnum int16,
 	return tc.cols[attnum-1], nil
 }
 
+const sqlRegclass = `SELECT to_regclass($1)::oid`
+
+// Table returns the columns of the table or view schema.name (schema may
+// be empty: the catalog connection's search path applies), in order,
+// without dropped ones, as COPY without a column list writes them.
+func (c *Columns) Table(ctx context.Context, schema, name string) ([]ColumnName, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	qualified := quoteIdent(name)
+	if schema != "" {
+		qualified = quoteIdent(schema) + "." + qualified
+	}
+	rows, err := c.queryLocked(ctx, sqlRegclass, qualified, 25)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) != 1 || rows[0][0] == "" {
+		return nil, fmt.Errorf("table %s not found", qualified)
+	}
+	oid, err := strconv.ParseUint(rows[0][0], 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: oid %q", qualified, rows[0][0])
+	}
+	tc, err := c.tableLocked(ctx, uint32(oid), 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []ColumnName
+	for i, cn := range tc.cols {
+		if !tc.dropped[i] {
+			out = append(out, cn)
+		}
+	}
+	return out, nil
+}
+
+func quoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
 // Invalidate forgets every cached table.
 func (c *Columns) Invalidate() {
 	c.mu.Lock()
@@ -81,7 +123,7 @@ func (c *Columns) Close() error {
 	return err
 }
 
-const sqlTableColumns = `SELECT n.nspname, c.relname, c.relkind, a.attnum, a.attname
+const sqlTableColumns = `SELECT n.nspname, c.relname, c.relkind, a.attnum, a.attname, a.attisdropped
 	FROM pg_catalog.pg_class c
 	JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 	JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
@@ -97,7 +139,7 @@ func (c *Columns) tableLocked(ctx context.Context, table uint32, depth int) (*ta
 	if depth > maxViewDepth {
 		return nil, fmt.Errorf("views nested more than %d deep", maxViewDepth)
 	}
-	rows, err := c.queryLocked(ctx, sqlTableColumns, table)
+	rows, err := c.queryLocked(ctx, sqlTableColumns, strconv.FormatUint(uint64(table), 10), 26)
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +154,7 @@ func (c *Columns) tableLocked(ctx context.Context, table uint32, depth int) (*ta
 			return nil, fmt.Errorf("relation %d: unexpected attribute number %q", table, row[3])
 		}
 		tc.cols = append(tc.cols, ColumnName{Schema: row[0], Table: row[1], Column: row[4]})
+		tc.dropped = append(tc.dropped, row[5] == "t")
 	}
 	if kind == "v" || kind == "m" {
 		if err := c.followView(ctx, table, tc, depth); err != nil {
@@ -128,7 +171,7 @@ func (c *Columns) tableLocked(ctx context.Context, table uint32, depth int) (*ta
 // followView replaces each column of view tc with the table column it
 // shows, or with a computed column's name when it shows an expression.
 func (c *Columns) followView(ctx context.Context, view uint32, tc *tableColumns, depth int) error {
-	rows, err := c.queryLocked(ctx, sqlViewQuery, view)
+	rows, err := c.queryLocked(ctx, sqlViewQuery, strconv.FormatUint(uint64(view), 10), 26)
 	if err != nil {
 		return err
 	}
@@ -155,9 +198,9 @@ func (c *Columns) followView(ctx context.Context, view uint32, tc *tableColumns,
 	return nil
 }
 
-// queryLocked runs a catalog query with one OID parameter, connecting
-// first if needed, and returns the rows as text.
-func (c *Columns) queryLocked(ctx context.Context, sql string, oid uint32) ([][]string, error) {
+// queryLocked runs a catalog query with one parameter of type typ,
+// connecting first if needed, and returns the rows as text (NULL as "").
+func (c *Columns) queryLocked(ctx context.Context, sql, param string, typ uint32) ([][]string, error) {
 	if c.conn == nil || c.conn.IsClosed() {
 		cfg, _, err := c.Target.connConfig(map[string]string{"application_name": "gatehouse-masking"})
 		if err != nil {
@@ -174,7 +217,7 @@ func (c *Columns) queryLocked(ctx context.Context, sql string, oid uint32) ([][]
 		}
 		c.conn = conn
 	}
-	res := c.conn.ExecParams(ctx, sql, [][]byte{[]byte(strconv.FormatUint(uint64(oid), 10))}, []uint32{26}, nil, nil).Read()
+	res := c.conn.ExecParams(ctx, sql, [][]byte{[]byte(param)}, []uint32{typ}, nil, nil).Read()
 	if res.Err != nil {
 		var pgErr *pgconn.PgError
 		if !errors.As(res.Err, &pgErr) {

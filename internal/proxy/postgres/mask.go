@@ -25,6 +25,10 @@ type Masking struct {
 	// from it, ends the session (fail closed) whenever a result column
 	// comes from a table and the Masker has column rules.
 	Columns func(ctx context.Context, table uint32, attnum int16) (ColumnName, error)
+	// Copy, if set, describes the index-th COPY ... TO STDOUT (from 0) of
+	// the statement text, so that column rules apply to its fields. Without
+	// it, or when it fails, a COPY TO under column rules is refused.
+	Copy func(ctx context.Context, text string, index int) (*CopySpec, error)
 	// Invalidate, if set, is called after a statement that may rename or
 	// redefine tables and views (ALTER, DROP, CREATE VIEW), so that Columns
 	// forgets what it cached.
@@ -113,6 +117,9 @@ type masker struct {
 	// copyOut is set between a CopyOutResponse and the end of its COPY;
 	// copySuppress when its rows cannot be masked and are dropped.
 	copyOut, copySuppress bool
+	copyPlan              *copyPlan // field by field, under column rules
+	copySeq               uint64    // the statement whose COPYs copyIdx counts
+	copyIdx               int
 
 	hitList []mask.Hit
 	msg     []byte

@@ -21,6 +21,7 @@ type pending struct {
 	seq    uint64
 	start  time.Time
 	denial *Denial // the statement was denied and its stand-in forwarded
+	text   string  // the statement text, kept when masking needs it for COPY
 }
 
 func (r *relay) push(p pending) {

@@ -82,6 +82,7 @@ type relay struct {
 	shits      mask.Hits // what that masking fired
 	shitList   []mask.Hit
 	sparams    []Value
+	text       string // the statement's text as sent, under masking
 
 	mu    sync.Mutex
 	queue []pending
@@ -330,6 +331,7 @@ func (r *relay) statement(kind byte) (denied bool, err error) {
 		start = time.Now() // after a hold
 	}
 	if r.mk != nil {
+		r.text = r.st.Text
 		r.maskStatement()
 	}
 	if err := r.rec.Statement(&r.st); err != nil {
@@ -342,7 +344,11 @@ func (r *relay) statement(kind byte) (denied bool, err error) {
 			return false, err
 		}
 	}
-	r.push(pending{kind: kind, seq: r.seq, start: start, denial: d})
+	p := pending{kind: kind, seq: r.seq, start: start, denial: d}
+	if r.mk != nil && r.mk.m.HasColumns() {
+		p.text = r.text
+	}
+	r.push(p)
 	r.st.Params = nil
 	if d != nil {
 		return true, r.writeDenied(kind)

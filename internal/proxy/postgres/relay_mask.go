@@ -162,7 +162,7 @@ func (r *relay) maskComplete() (bool, error) {
 	if !k.copyOut {
 		return false, nil
 	}
-	k.copyOut = false
+	k.copyOut, k.copyPlan = false, nil
 	if !k.copySuppress {
 		return false, nil
 	}
@@ -194,10 +194,29 @@ func (r *relay) maskOther() error {
 		if err != nil {
 			return fmt.Errorf("read from target: %w", err)
 		}
-		k.copyOut = true
-		// Column rules need column names, which COPY does not give; a
-		// binary COPY cannot be rewritten in place.
-		k.copySuppress = len(body) < 1 || body[0] != 0 || k.m.HasColumns()
+		k.copyOut, k.copyPlan = true, nil
+		n, text, err := copyColumns(body)
+		switch {
+		case err != nil || !text:
+			// A binary COPY cannot be rewritten in place.
+			k.copySuppress = true
+		case k.m.HasColumns():
+			// Column rules need to know which column each field is.
+			p, _ := r.front()
+			if p.seq != k.copySeq {
+				k.copySeq, k.copyIdx = p.seq, 0
+			}
+			idx := k.copyIdx
+			k.copyIdx++
+			var spec *CopySpec
+			if k.cfg.Copy != nil {
+				spec, err = k.cfg.Copy(r.ctx, p.text, idx)
+			}
+			if err == nil {
+				k.copyPlan, err = k.planCopy(spec, n)
+			}
+			k.copySuppress = err != nil
+		}
 		if k.copySuppress {
 			return nil
 		}
@@ -212,6 +231,15 @@ func (r *relay) maskOther() error {
 		body, err := r.tr.body()
 		if err != nil {
 			return fmt.Errorf("read from target: %w", err)
+		}
+		if k.copyPlan != nil {
+			out, err := k.maskCopyFields(k.copyPlan, body)
+			if err != nil {
+				// The COPY ends with an error at its CommandComplete.
+				k.copySuppress = true
+				return nil
+			}
+			return r.writeClientMsg('d', out)
 		}
 		out, ok := k.maskCopyRow(body)
 		switch {

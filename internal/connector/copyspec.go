@@ -1,0 +1,100 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/sqlclass"
+)
+
+// copySpecs returns the Masking.Copy of a session: it parses the statement
+// with the SQL parser to find the COPY's table, columns and options, and
+// names the columns through cols.
+func copySpecs(cols *postgres.Columns) func(ctx context.Context, text string, index int) (*postgres.CopySpec, error) {
+	return func(ctx context.Context, text string, index int) (*postgres.CopySpec, error) {
+		targets, err := sqlclass.CopyTargets(text)
+		if err != nil {
+			return nil, err
+		}
+		if index >= len(targets) {
+			return nil, errors.New("the statement text has no such COPY TO STDOUT")
+		}
+		ct := targets[index]
+		if ct.Query {
+			return nil, errors.New("a COPY of a query has no table columns")
+		}
+		table, err := cols.Table(ctx, ct.Schema, ct.Table)
+		if err != nil {
+			return nil, err
+		}
+		spec := &postgres.CopySpec{Columns: table}
+		if len(ct.Columns) > 0 {
+			spec.Columns = nil
+			for _, name := range ct.Columns {
+				i := indexColumn(table, name)
+				if i < 0 {
+					return nil, fmt.Errorf("column %q not found in %s", name, ct.Table)
+				}
+				spec.Columns = append(spec.Columns, table[i])
+			}
+		}
+		return spec, copyOptions(spec, ct.Options)
+	}
+}
+
+func indexColumn(cols []postgres.ColumnName, name string) int {
+	for i, c := range cols {
+		if c.Column == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// copyOptions fills in the format of spec from a COPY's options, with
+// PostgreSQL's defaults.
+func copyOptions(spec *postgres.CopySpec, opts map[string]string) error {
+	switch f := strings.ToLower(opts["format"]); f {
+	case "", "text":
+		spec.Delim, spec.Null = '\t', `\N`
+	case "csv":
+		spec.CSV, spec.Delim, spec.Null, spec.Quote = true, ',', "", '"'
+	default:
+		return fmt.Errorf("COPY format %q cannot be masked field by field", f)
+	}
+	oneByte := func(name string, dst *byte) error {
+		v, ok := opts[name]
+		if !ok {
+			return nil
+		}
+		if len(v) != 1 {
+			return fmt.Errorf("COPY %s %q is not one byte", name, v)
+		}
+		*dst = v[0]
+		return nil
+	}
+	if err := oneByte("delimiter", &spec.Delim); err != nil {
+		return err
+	}
+	if err := oneByte("quote", &spec.Quote); err != nil {
+		return err
+	}
+	spec.Escape = spec.Quote
+	if err := oneByte("escape", &spec.Escape); err != nil {
+		return err
+	}
+	if v, ok := opts["null"]; ok {
+		spec.Null = v
+	}
+	switch strings.ToLower(opts["header"]) {
+	case "", "false", "off", "0":
+	case "true", "on", "1", "match":
+		spec.Header = true
+	default:
+		return fmt.Errorf("COPY header %q", opts["header"])
+	}
+	return nil
+}
