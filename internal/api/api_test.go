@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -297,29 +298,36 @@ func TestVerify(t *testing.T) {
 		{
 			name: "statement text changed",
 			tamper: func(t *testing.T, e *apitest.Env) {
-				e.Exec(t, `UPDATE events SET data = CAST(replace(CAST(data AS TEXT), 'drop table', 'select * from') AS BLOB) WHERE session = 's1' AND seq = 4`)
+				e.EditEvents(t, "s1", func(evs []store.Event) []store.Event {
+					evs[3].Data = json.RawMessage(strings.Replace(string(evs[3].Data), "drop table", "select * from", 1))
+					return evs
+				})
 			},
 			want: api.VerifyResult{Events: 6, FirstBadSeq: 4, Reason: "hash mismatch", Signature: "valid"},
 		},
 		{
 			name: "event deleted from the middle",
 			tamper: func(t *testing.T, e *apitest.Env) {
-				e.Exec(t, `DELETE FROM events WHERE session = 's1' AND seq = 2`)
+				e.EditEvents(t, "s1", func(evs []store.Event) []store.Event { return slices.Delete(evs, 1, 2) })
 			},
 			want: api.VerifyResult{Events: 5, FirstBadSeq: 2, Reason: "out of sequence: found seq 3", Signature: "valid"},
 		},
 		{
 			name: "last event deleted",
 			tamper: func(t *testing.T, e *apitest.Env) {
-				e.Exec(t, `DELETE FROM events WHERE session = 's1' AND seq = 6`)
+				e.EditEvents(t, "s1", func(evs []store.Event) []store.Event { return evs[:5] })
 			},
 			want: api.VerifyResult{Events: 5, FirstBadSeq: 6, Reason: "missing: the recording ends at event 5, but the gateway signed event 6 as the last", Signature: "valid"},
 		},
 		{
 			name: "last events and the head rewritten",
 			tamper: func(t *testing.T, e *apitest.Env) {
-				e.Exec(t, `DELETE FROM events WHERE session = 's1' AND seq >= 4`)
-				e.Exec(t, `UPDATE session_stats SET last_seq = 3, last_hash = (SELECT hash FROM events WHERE session = 's1' AND seq = 3) WHERE session = 's1'`)
+				var hash string
+				e.EditEvents(t, "s1", func(evs []store.Event) []store.Event {
+					hash = evs[2].Hash
+					return evs[:3]
+				})
+				e.Exec(t, `UPDATE session_stats SET last_seq = 3, last_hash = ? WHERE session = 's1'`, hash)
 			},
 			want: api.VerifyResult{Events: 3, FirstBadSeq: 4, Reason: "missing: the recording ends at event 3, but the gateway signed event 6 as the last", Signature: "invalid"},
 		},
@@ -334,7 +342,7 @@ func TestVerify(t *testing.T) {
 			name: "signature removed and events cut off",
 			tamper: func(t *testing.T, e *apitest.Env) {
 				e.Exec(t, `UPDATE sessions SET signature = '', signed_seq = 0 WHERE id = 's1'`)
-				e.Exec(t, `DELETE FROM events WHERE session = 's1' AND seq = 6`)
+				e.EditEvents(t, "s1", func(evs []store.Event) []store.Event { return evs[:5] })
 			},
 			want: api.VerifyResult{Events: 5, FirstBadSeq: 6, Reason: "missing: the recording ends at event 5, but the session's head is event 6", Signature: "missing"},
 		},

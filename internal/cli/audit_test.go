@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/api/apitest"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 func TestAuditVerify(t *testing.T) {
@@ -30,7 +31,10 @@ func TestAuditVerify(t *testing.T) {
 		golden(t, "audit-verify-all.txt", mustRun(t, admin, "audit", "verify"))
 	})
 
-	e.Exec(t, `UPDATE events SET data = CAST(replace(CAST(data AS TEXT), 'drop table', 'select 1 from') AS BLOB) WHERE session = 's_alice' AND seq = 6`)
+	e.EditEvents(t, "s_alice", func(evs []store.Event) []store.Event {
+		evs[5].Data = json.RawMessage(strings.Replace(string(evs[5].Data), "drop table", "select 1 from", 1))
+		return evs
+	})
 	t.Run("tampered", func(t *testing.T) {
 		wantErr(t, admin, "session s_alice: event 6: hash mismatch", "audit", "verify", "s_alice")
 	})

@@ -212,6 +212,53 @@ func (e *Env) Exec(tb testing.TB, query string, args ...any) {
 	}
 }
 
+// EditEvents rewrites the stored events of a session with edit, behind
+// the store's back, as an attacker with write access to the file could.
+func (e *Env) EditEvents(tb testing.TB, session string, edit func([]store.Event) []store.Event) {
+	tb.Helper()
+	db, err := sql.Open("sqlite", e.path)
+	if err != nil {
+		tb.Fatalf("open %s: %v", e.path, err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT data FROM event_chunks WHERE session = ? ORDER BY first_seq`, session)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var evs []store.Event
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			tb.Fatal(err)
+		}
+		got, err := sqlite.DecodeEventChunk(session, b)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		evs = append(evs, got...)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	rows.Close()
+	evs = edit(evs)
+	if _, err := db.Exec(`DELETE FROM event_chunks WHERE session = ?`, session); err != nil {
+		tb.Fatal(err)
+	}
+	at := 0
+	for _, chunk := range sqlite.EncodeEventChunks(evs) {
+		n, err := sqlite.DecodeEventChunk(session, chunk)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO event_chunks (session, first_seq, last_seq, n, data) VALUES (?, ?, ?, ?, ?)`,
+			session, int64(evs[at].Seq), int64(evs[at+len(n)-1].Seq), len(n), chunk); err != nil {
+			tb.Fatal(err)
+		}
+		at += len(n)
+	}
+}
+
 // Review creates a pending review through the server's review service, as
 // the gateway does when it holds a statement. Empty fields get defaults: a
 // statement review by alice on prod-db, approved by group:dba.

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -346,4 +347,33 @@ func (r *reader) hexOrString(isHex bool) string {
 		s.WriteByte(hexDigits[c&0x0f])
 	}
 	return s.String()
+}
+
+// EncodeEventChunks encodes one session's events, in increasing seq order,
+// as the data of event_chunks rows, splitting them as AppendEvents does.
+// With DecodeEventChunk it lets tools that work on the database file
+// directly (and tests that tamper with it as an attacker would) read and
+// write recordings.
+func EncodeEventChunks(evs []store.Event) [][]byte {
+	var out [][]byte
+	var c chunkEncoder
+	for i := range evs {
+		if i == 0 || c.full() {
+			if i > 0 {
+				out = append(out, bytes.Clone(c.bytes()))
+			}
+			c.reset(nil)
+		}
+		c.add(&evs[i])
+	}
+	if len(evs) > 0 {
+		out = append(out, bytes.Clone(c.bytes()))
+	}
+	return out
+}
+
+// DecodeEventChunk decodes the data of one event_chunks row of session.
+func DecodeEventChunk(session string, chunk []byte) ([]store.Event, error) {
+	var d chunkDecoder
+	return d.decode(nil, session, chunk)
 }
