@@ -209,13 +209,33 @@ type (
 			Code     string `json:"code"`
 			Message  string `json:"message"`
 		} `json:"error"`
+		Masked []maskedData `json:"masked"`
 	}
 	endData struct {
-		Reason     string `json:"reason"`
-		Statements int64  `json:"statements"`
-		Error      string `json:"error"`
+		Reason     string       `json:"reason"`
+		Statements int64        `json:"statements"`
+		Error      string       `json:"error"`
+		Masked     []maskedData `json:"masked"`
+	}
+	// maskedData counts what one masking rule replaced.
+	maskedData struct {
+		Rule   string `json:"rule"`
+		Column bool   `json:"column"`
+		Count  int    `json:"count"`
 	}
 )
+
+// maskedText renders masking counts: "; masked: customers.ssn x3, email x1".
+func maskedText(ms []maskedData) string {
+	if len(ms) == 0 {
+		return ""
+	}
+	parts := make([]string, len(ms))
+	for i, m := range ms {
+		parts[i] = fmt.Sprintf("%s x%d", m.Rule, m.Count)
+	}
+	return "; masked: " + strings.Join(parts, ", ")
+}
 
 // printTimeline prints one line (or block) per event, with its offset from
 // the session's start.
@@ -279,7 +299,7 @@ func describe(e store.Event) string {
 			if d.Error != "" {
 				s += ": " + d.Error
 			}
-			return termSafe(s, false)
+			return termSafe(s+maskedText(d.Masked), false)
 		}
 	}
 	return termSafe(string(e.Data), false)
@@ -340,14 +360,14 @@ func paramText(p *paramData) string {
 
 func resultText(d *resultData) string {
 	if d.Error != nil {
-		return termSafe(fmt.Sprintf("%s %s: %s (%s)", d.Error.Severity, d.Error.Code, d.Error.Message,
-			fmtDuration(msDuration(d.DurationMS))), false)
+		return termSafe(fmt.Sprintf("%s %s: %s (%s)%s", d.Error.Severity, d.Error.Code, d.Error.Message,
+			fmtDuration(msDuration(d.DurationMS)), maskedText(d.Masked)), false)
 	}
 	rows := "rows"
 	if d.Rows == 1 {
 		rows = "row"
 	}
-	return termSafe(fmt.Sprintf("%s, %d %s, %s", d.Tag, d.Rows, rows, fmtDuration(msDuration(d.DurationMS))), false)
+	return termSafe(fmt.Sprintf("%s, %d %s, %s%s", d.Tag, d.Rows, rows, fmtDuration(msDuration(d.DurationMS)), maskedText(d.Masked)), false)
 }
 
 func msDuration(ms float64) time.Duration {

@@ -195,6 +195,11 @@ func TestMasking(t *testing.T) {
 			if fired["customers.ssn"] != 3 || fired["*.email"] != 3 || fired["credit_card"] != 3 || fired["phone"] != 1 {
 				t.Errorf("session end masked: got %s", end.Data)
 			}
+			replay := h.runCLI(t, h.adminToken(t), "sessions", "replay", rec.Session.ID)
+			if replay.Code != 0 || !strings.Contains(replay.Stdout, "masked: ") || !strings.Contains(replay.Stdout, "customers.ssn x") {
+				t.Errorf("sessions replay does not show the masking: exit %d\n%s%s", replay.Code, replay.Stdout, replay.Stderr)
+			}
+			received.Write([]byte(replay.Stdout))
 			waitRecording(t, h.g.Store(), "masking-psql")
 			waitRecording(t, h.g.Store(), "masking-copy")
 
