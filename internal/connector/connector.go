@@ -142,7 +142,7 @@ func (c *Connector) Open(ctx context.Context, req *Request) (*Session, error) {
 				Message: fmt.Sprintf("gatehouse: the masking of policy %s cannot be applied by connector %s", req.Policy, c.Name)}
 		}
 		cols := c.columnsFor(req.Connection, target)
-		up.Mask = &postgres.Masking{Masker: m, Columns: cols.Resolve, Copy: copySpecs(cols), Invalidate: cols.Invalidate}
+		up.Mask = &postgres.Masking{Masker: m, Columns: cols.Resolve, Copy: copySpecs(cols), Invalidate: cols.Invalidate, Generation: cols.Generation}
 	}
 	s := &Session{c: c, req: *req, up: up, log: log, chk: chk}
 	c.mu.Lock()

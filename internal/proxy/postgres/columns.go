@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -36,7 +37,13 @@ type Columns struct {
 	mu     sync.Mutex
 	conn   *pgconn.PgConn
 	tables map[uint32]*tableColumns
+	gen    atomic.Uint64 // advanced whenever cached names may have changed
 }
+
+// Generation advances whenever names Resolve returned may have changed
+// (Invalidate, or an entry looked up again after its time ran out), so
+// that callers caching its answers know to ask again.
+func (c *Columns) Generation() uint64 { return c.gen.Load() }
 
 type tableColumns struct {
 	at      time.Time
@@ -108,6 +115,7 @@ func quoteIdent(s string) string {
 func (c *Columns) Invalidate() {
 	c.mu.Lock()
 	c.tables = nil
+	c.gen.Add(1)
 	c.mu.Unlock()
 }
 
@@ -133,8 +141,11 @@ const sqlTableColumns = `SELECT n.nspname, c.relname, c.relkind, a.attnum, a.att
 const sqlViewQuery = `SELECT ev_action FROM pg_catalog.pg_rewrite WHERE ev_class = $1 AND rulename = '_RETURN'`
 
 func (c *Columns) tableLocked(ctx context.Context, table uint32, depth int) (*tableColumns, error) {
-	if tc := c.tables[table]; tc != nil && time.Since(tc.at) < columnsTTL {
-		return tc, nil
+	if tc := c.tables[table]; tc != nil {
+		if time.Since(tc.at) < columnsTTL {
+			return tc, nil
+		}
+		c.gen.Add(1)
 	}
 	if depth > maxViewDepth {
 		return nil, fmt.Errorf("views nested more than %d deep", maxViewDepth)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/mask"
 )
@@ -25,6 +26,9 @@ type Masking struct {
 	// from it, ends the session (fail closed) whenever a result column
 	// comes from a table and the Masker has column rules.
 	Columns func(ctx context.Context, table uint32, attnum int16) (ColumnName, error)
+	// Generation, if set, reports a number that changes whenever answers
+	// of Columns may have changed; a session then plans its columns anew.
+	Generation func() uint64
 	// Copy, if set, describes the index-th COPY ... TO STDOUT (from 0) of
 	// the statement text, so that column rules apply to its fields. Without
 	// it, or when it fails, a COPY TO under column rules is refused.
@@ -39,6 +43,11 @@ type Masking struct {
 type ColumnName struct {
 	Schema, Table, Column string
 }
+
+// replanAfter bounds how long a session reuses the masking plan of a
+// repeated RowDescription without naming its columns again, so that a view
+// redefined elsewhere is seen.
+const replanAfter = 10 * time.Second
 
 // Type OIDs the masker treats specially.
 const (
@@ -110,6 +119,8 @@ type masker struct {
 	hits    mask.Hits
 	plan    []colPlan
 	planned bool // plan was made from lastT
+	planGen uint64
+	planAt  time.Time
 	ready   bool // plan describes the rows that follow
 	anyOn   bool // some column of plan has an action
 	lastT   []byte
@@ -190,11 +201,16 @@ func valueKind(typ uint32, format int16) uint8 {
 // planRows builds the plan for the DataRows a RowDescription announces. It
 // reuses the last plan when the description is the same.
 func (k *masker) planRows(ctx context.Context, body []byte) error {
-	if k.planned && bytes.Equal(body, k.lastT) {
+	var gen uint64
+	if k.cfg.Generation != nil {
+		gen = k.cfg.Generation()
+	}
+	now := time.Now()
+	if k.planned && gen == k.planGen && now.Sub(k.planAt) < replanAfter && bytes.Equal(body, k.lastT) {
 		k.ready = true
 		return nil
 	}
-	k.ready, k.planned = false, false
+	k.ready, k.planned, k.planGen, k.planAt = false, false, gen, now
 	k.lastT = append(k.lastT[:0], body...)
 	if len(body) < 2 {
 		return fmt.Errorf("%w: RowDescription too short", errFrame)

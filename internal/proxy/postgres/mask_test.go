@@ -54,7 +54,7 @@ func maskingFor(t testing.TB, p mask.Profile) func(postgres.Target) *postgres.Ma
 	return func(target postgres.Target) *postgres.Masking {
 		cols := &postgres.Columns{Target: target}
 		t.Cleanup(func() { cols.Close() })
-		return &postgres.Masking{Masker: m, Columns: cols.Resolve, Invalidate: cols.Invalidate}
+		return &postgres.Masking{Masker: m, Columns: cols.Resolve, Invalidate: cols.Invalidate, Generation: cols.Generation}
 	}
 }
 
@@ -311,5 +311,35 @@ func TestMaskColumnRulesRefuseCopy(t *testing.T) {
 	}
 	if rows.Err() != nil {
 		t.Fatal(rows.Err())
+	}
+}
+
+func TestMaskViewRedefined(t *testing.T) {
+	masking := maskingFor(t, pii)
+	var shared *postgres.Masking
+	p := startProxy(t, proxyOptions{mask: func(target postgres.Target) *postgres.Masking {
+		// One name cache per database, as the connector keeps it.
+		if shared == nil {
+			shared = masking(target)
+		}
+		return shared
+	}})
+	mustExec(t, connect(t, p.target.DSN(p.DB)), maskSchema+"CREATE VIEW v AS SELECT name AS x FROM customers;")
+	ctx := context.Background()
+	a := connectMode(t, p.DSN("disable"), pgx.QueryExecModeSimpleProtocol, nil)
+	var x string
+	if err := a.QueryRow(ctx, "SELECT x FROM v").Scan(&x); err != nil || x != "Alice" {
+		t.Fatalf("before: got %q, %v", x, err)
+	}
+	// Another session redefines the view to show a masked column.
+	mustExec(t, connect(t, p.DSN("disable")), "CREATE OR REPLACE VIEW v AS SELECT ssn AS x FROM customers")
+	if err := a.QueryRow(ctx, "SELECT x FROM v").Scan(&x); err != nil || x != "[REDACTED]" {
+		t.Fatalf("after the view changed: got %q, %v", x, err)
+	}
+	// A value echoed in an error goes through the detectors.
+	_, err := a.Exec(ctx, "SELECT '"+rawCard+"'::int")
+	var pgErr *pgconn.PgError
+	if !asErr(err, &pgErr) || strings.Contains(pgErr.Message, "4242") || !strings.Contains(pgErr.Message, "[REDACTED:credit_card]") {
+		t.Errorf("error echoing a card number: got %v", err)
 	}
 }
