@@ -244,6 +244,70 @@ type Reviews interface {
 	ExpireReview(ctx context.Context, id string, at time.Time) (*Review, error)
 }
 
+// Identity is an identity an admin disabled: it may not sign in, and its
+// tokens stop working. DisabledAt is zero once it is enabled again.
+type Identity struct {
+	Name       string    `json:"name"`
+	DisabledAt time.Time `json:"disabled_at,omitzero"`
+	DisabledBy string    `json:"disabled_by,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+}
+
+// Identities stores which identities are disabled.
+type Identities interface {
+	// DisableIdentity disables name and revokes all of its tokens at at,
+	// returning the IDs of the tokens it revoked.
+	DisableIdentity(ctx context.Context, name, by, reason string, at time.Time) ([]string, error)
+	// EnableIdentity lets name sign in again; its revoked tokens stay
+	// revoked. An identity that is not disabled fails with ErrNotFound.
+	EnableIdentity(ctx context.Context, name string) error
+	// IdentityDisabled reports whether name is disabled.
+	IdentityDisabled(ctx context.Context, name string) (bool, error)
+	// ListIdentities returns the identities that are disabled.
+	ListIdentities(ctx context.Context) ([]Identity, error)
+}
+
+// Audit event types.
+const (
+	AuditLogin          = "login"           // a token was used to sign in (failures only are kept for bearer use)
+	AuditLoginFailed    = "login.failed"    // a sign-in or token use was refused
+	AuditExchange       = "token.exchanged" // an IdP or workload token was exchanged for a gatehouse token
+	AuditIssue          = "token.issued"
+	AuditRevoke         = "token.revoked"
+	AuditDisable        = "identity.disabled"
+	AuditEnable         = "identity.enabled"
+	AuditSessionRevoked = "session.revoked" // a live session ended because its access was revoked
+)
+
+// AuditEvent is one authentication event. It never holds a secret.
+type AuditEvent struct {
+	ID       int64     `json:"id"`
+	Time     time.Time `json:"time"`
+	Type     string    `json:"type"`
+	OK       bool      `json:"ok"`
+	Identity string    `json:"identity,omitempty"`
+	// Actor is who did it when that is not Identity (an admin revoking).
+	Actor   string `json:"actor,omitempty"`
+	Source  string `json:"source,omitempty"` // client address
+	TokenID string `json:"token_id,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// AuditFilter selects audit events; zero fields match everything. Events
+// come newest first.
+type AuditFilter struct {
+	Identity string
+	Type     string
+	Before   int64 // only events with a smaller ID
+	Limit    int
+}
+
+// Audit stores authentication events.
+type Audit interface {
+	AppendAudit(ctx context.Context, e *AuditEvent) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+}
+
 // Store is everything the gateway persists.
 type Store interface {
 	Sessions
@@ -251,5 +315,7 @@ type Store interface {
 	Tokens
 	Connectors
 	Reviews
+	Identities
+	Audit
 	Close() error
 }

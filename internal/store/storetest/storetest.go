@@ -26,6 +26,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("JoinTokens", func(t *testing.T) { testJoinTokens(t, open) })
 	t.Run("Connectors", func(t *testing.T) { testConnectors(t, open) })
 	t.Run("Reviews", func(t *testing.T) { testReviews(t, open) })
+	t.Run("Identities", func(t *testing.T) { testIdentities(t, open) })
+	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 }
 
 // base is a time with nanoseconds in a non-UTC zone, so drivers must keep
