@@ -34,8 +34,21 @@ type Server struct {
 	// The API has already checked that by is an admin. It returns the
 	// secret, which the API shows once.
 	IssueToken func(ctx context.Context, by *auth.Principal, identity string, groups []string, ttl time.Duration) (string, *store.Token, error)
-	// RevokeToken revokes a token by ID; an unknown ID wraps store.ErrNotFound.
-	RevokeToken func(ctx context.Context, id string) error
+	// RevokeToken revokes a token by ID for by, ending the sessions it
+	// opened; an unknown ID wraps store.ErrNotFound.
+	RevokeToken func(ctx context.Context, by *auth.Principal, id string) error
+	// DisableIdentity disables an identity for by: its tokens are revoked
+	// and its live sessions end. EnableIdentity undoes the disabling (an
+	// identity that is not disabled wraps store.ErrNotFound).
+	DisableIdentity func(ctx context.Context, by *auth.Principal, name, reason string) error
+	EnableIdentity  func(ctx context.Context, by *auth.Principal, name string) error
+	// SignInBlocked, if set, reports whether sign-ins from the client
+	// address source are refused for now (too many failures): the API then
+	// answers 429 before looking at the token.
+	SignInBlocked func(source string) bool
+	// SignInFailed, if set, is told of every refused bearer token, with
+	// the client address, for the audit log and rate limiting.
+	SignInFailed func(ctx context.Context, source, reason string)
 	// JoinToken creates a one-time connector join token.
 	JoinToken func(ctx context.Context, connector string, ttl time.Duration) (string, error)
 	// ConnectorOnline reports whether a connector has a live tunnel; nil
@@ -84,6 +97,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/tokens", s.admin(s.listTokens))
 	mux.Handle("POST /api/v1/tokens/{id}/revoke", s.admin(s.revokeToken))
 	mux.Handle("POST /api/v1/connectors/join-tokens", s.admin(s.joinToken))
+	mux.Handle("GET /api/v1/identities", s.admin(s.listIdentities))
+	mux.Handle("POST /api/v1/identities/{name}/disable", s.admin(s.disableIdentity))
+	mux.Handle("POST /api/v1/identities/{name}/enable", s.admin(s.enableIdentity))
+	mux.Handle("GET /api/v1/audit/events", s.admin(s.listAudit))
 	mux.Handle("GET /api/v1/connectors", s.admin(s.listConnectors))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &httpError{status: http.StatusNotFound, msg: "not found"})
@@ -135,8 +152,15 @@ func (s *Server) principal(r *http.Request) (*auth.Principal, error) {
 	if s.Authenticate == nil {
 		return nil, errors.New("api: Server.Authenticate is nil")
 	}
+	src := sourceOf(r)
+	if s.SignInBlocked != nil && s.SignInBlocked(src) {
+		return nil, errRateLimited
+	}
 	p, err := s.Authenticate(r.Context(), bearer)
 	if errors.Is(err, auth.ErrInvalidToken) {
+		if s.SignInFailed != nil {
+			s.SignInFailed(r.Context(), src, "invalid or expired token (API)")
+		}
 		return nil, errUnauthenticated
 	}
 	if err != nil {

@@ -71,6 +71,9 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		return err
 	}
 	secret, t, err := s.IssueToken(r.Context(), p, req.Identity, req.Groups, ttl)
+	if errors.Is(err, auth.ErrDisabled) {
+		return &httpError{http.StatusConflict, fmt.Sprintf("identity %s is disabled: gatehouse identities enable %s", req.Identity, req.Identity)}
+	}
 	if err != nil {
 		return fmt.Errorf("issue token for %s: %w", req.Identity, err)
 	}
@@ -117,7 +120,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p *auth.Pri
 		return errNotImplemented
 	}
 	id := r.PathValue("id")
-	err := s.RevokeToken(r.Context(), id)
+	err := s.RevokeToken(r.Context(), p, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("token")
 	}

@@ -15,9 +15,9 @@ import (
 func newAuditCmd(o *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
-		Short: "Check that recordings were not tampered with",
+		Short: "Check that recordings were not tampered with; show authentication events",
 	}
-	cmd.AddCommand(newAuditVerifyCmd(o))
+	cmd.AddCommand(newAuditVerifyCmd(o), newAuditEventsCmd(o))
 	return cmd
 }
 

@@ -60,6 +60,7 @@ func newRootCmd() *cobra.Command {
 		newDemoCmd(),
 		newTokenCmd(o),
 		newTokensCmd(o),
+		newIdentitiesCmd(o),
 		newSessionsCmd(o),
 		newReviewsCmd(o),
 		newAuditCmd(o),

@@ -139,6 +139,9 @@ type Policy struct {
 	Connections []string      `yaml:"connections"`
 	Access      string        `yaml:"access"`
 	MaxSession  time.Duration `yaml:"max_session"`
+	// OutliveToken lets sessions go on after the token that opened them
+	// expires; by default they end with it.
+	OutliveToken bool `yaml:"outlive_token"`
 	// Rules decide each statement, in order; the first match wins.
 	Rules []policy.Rule `yaml:"rules"`
 	// Approvers and MinApprovals decide access requests when Access is
@@ -156,7 +159,7 @@ func (c *Config) PolicySet() *policy.Set {
 	out := make([]policy.Policy, len(c.Policies))
 	for i, p := range c.Policies {
 		out[i] = policy.Policy{Name: p.Name, Subjects: p.Subjects, Connections: p.Connections,
-			Access: p.Access, MaxSession: p.MaxSession, Rules: p.Rules,
+			Access: p.Access, MaxSession: p.MaxSession, OutliveToken: p.OutliveToken, Rules: p.Rules,
 			Approvers: p.Approvers, MinApprovals: p.MinApprovals}
 		for _, name := range p.Masking {
 			out[i].Masking = append(out[i].Masking, policy.MaskProfile{Name: name, Profile: c.Masking[name]})

@@ -27,6 +27,7 @@ const (
 	KindCancel   = "cancel"
 	KindEvents   = "events"
 	KindReview   = "review"
+	KindEnd      = "end"
 )
 
 // Request opens a session (or cancels one). It carries what the gateway
@@ -47,6 +48,9 @@ type Request struct {
 	Rules []policy.Rule `json:"rules,omitempty"`
 	// Masking are the masking profiles of that policy, in order.
 	Masking []policy.MaskProfile `json:"masking,omitempty"`
+	// End, in a KindEnd request, is what the client of the session is told
+	// as the session ends (access revoked, token expired).
+	End *ReplyError `json:"end,omitempty"`
 }
 
 // Reply answers a Request.
@@ -257,6 +261,19 @@ func (c *Connector) Cancel(ctx context.Context, session string) error {
 	return s.up.Cancel(ctx)
 }
 
+// End ends a live session, telling its client cause (FATAL). It fails for
+// a session that is not live.
+func (c *Connector) End(session string, cause *postgres.Error) error {
+	c.mu.Lock()
+	s := c.live[session]
+	c.mu.Unlock()
+	if s == nil {
+		return fmt.Errorf("end session %s: not live", session)
+	}
+	s.end(cause)
+	return nil
+}
+
 // Live returns the number of live sessions.
 func (c *Connector) Live() int {
 	c.mu.Lock()
@@ -308,6 +325,21 @@ type Session struct {
 	log   *slog.Logger
 	chk   *checker // nil when the session's policy has no rules
 	close sync.Once
+
+	mu       sync.Mutex
+	cancel   context.CancelCauseFunc // set while Run runs
+	endCause error                   // End before Run started
+}
+
+// end ends the session's relay, telling the client cause.
+func (s *Session) end(cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cancel != nil {
+		s.cancel(cause)
+		return
+	}
+	s.endCause = cause
 }
 
 // Params returns the target's parameter statuses for the client.
@@ -328,6 +360,14 @@ func (s *Session) Close() error {
 // begin.
 func (s *Session) Run(ctx context.Context, client net.Conn) (err error) {
 	defer s.Close()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s.mu.Lock()
+	s.cancel = cancel
+	if s.endCause != nil {
+		cancel(s.endCause)
+	}
+	s.mu.Unlock()
 	rec := newRecorder(s.req.Session, s.c.Spool)
 	if s.chk != nil {
 		s.chk.rec = rec
@@ -355,6 +395,10 @@ func (s *Session) Run(ctx context.Context, client net.Conn) (err error) {
 	}
 	if ctx.Err() != nil {
 		end.Reason = "ended by gateway"
+		var pe *postgres.Error
+		if errors.As(context.Cause(ctx), &pe) {
+			end.Reason = pe.Message
+		}
 	}
 	if err := rec.record(time.Now(), recording.TypeSessionEnd, &end); err != nil {
 		s.log.Error("record session end", "err", err)

@@ -32,6 +32,14 @@ func (c *Connector) ServeStream(ctx context.Context, stream net.Conn) {
 		}
 	case KindPostgres:
 		c.servePostgres(ctx, stream, &req)
+	case KindEnd:
+		if req.End == nil {
+			c.Logger.Warn("end request without a reason", "session", req.Session)
+			return
+		}
+		if err := c.End(req.Session, &postgres.Error{Severity: req.End.Severity, Code: req.End.Code, Message: req.End.Message}); err != nil {
+			c.Logger.Info("end", "session", req.Session, "err", err)
+		}
 	default:
 		c.Logger.Warn("unknown session stream kind", "kind", req.Kind)
 	}

@@ -61,6 +61,9 @@ type Gateway struct {
 	policies atomic.Pointer[policy.Set]
 	conns    map[string]config.Connection
 
+	live    liveSessions
+	limiter failLimiter
+
 	local   *connector.Connector
 	spool   *recording.Spool
 	tun     *tunnel.Server
@@ -359,9 +362,17 @@ func (g *Gateway) startAPI(ctx context.Context) error {
 		Store:        g.store,
 		Authenticate: g.issuer.Authenticate,
 		IssueToken: func(ctx context.Context, by *auth.Principal, identity string, groups []string, ttl time.Duration) (string, *store.Token, error) {
-			return g.issuer.Issue(ctx, auth.IssueRequest{Identity: identity, Groups: groups, Kind: auth.KindService, TTL: ttl, IssuedBy: by.Identity})
+			secret, t, err := g.issuer.Issue(ctx, auth.IssueRequest{Identity: identity, Groups: groups, Kind: auth.KindService, TTL: ttl, IssuedBy: by.Identity})
+			if err == nil {
+				g.audit(ctx, &store.AuditEvent{Type: store.AuditIssue, OK: true, Identity: identity, Actor: by.Identity, TokenID: t.ID})
+			}
+			return secret, t, err
 		},
-		RevokeToken:     g.issuer.Revoke,
+		RevokeToken:     g.revokeToken,
+		DisableIdentity: g.disableIdentity,
+		EnableIdentity:  g.enableIdentity,
+		SignInBlocked:   g.signInBlocked,
+		SignInFailed:    g.signInFailed,
 		JoinToken:       g.newJoinToken,
 		ConnectorOnline: g.connectorOnline,
 		SessionSignature: func(ctx context.Context, id string) (string, error) {

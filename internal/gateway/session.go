@@ -37,14 +37,23 @@ func noAccess(name string) *postgres.Error {
 // openPostgres authenticates, authorizes and routes a PostgreSQL session.
 func (g *Gateway) openPostgres(ctx context.Context, req *postgres.OpenRequest) (*postgres.Opened, error) {
 	log := g.Logger.With("proto", "postgres", logConnection, req.Connection, "client", req.ClientAddr.String())
+	source := hostOf(req.ClientAddr)
+	if g.signInBlocked(source) {
+		log.Info("session refused", "reason", "too many failed sign-ins")
+		g.audit(ctx, &store.AuditEvent{Type: store.AuditLoginFailed, Source: source, Reason: "too many failed sign-ins (postgres)"})
+		return nil, errRateLimited
+	}
 	p, err := g.issuer.Authenticate(ctx, req.Token)
 	if errors.Is(err, auth.ErrInvalidToken) {
 		log.Info("session refused", "reason", "invalid token")
+		g.signInFailed(ctx, source, "invalid or expired token (postgres)")
 		return nil, errBadToken
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
+	g.audit(ctx, &store.AuditEvent{Type: store.AuditLogin, OK: true, Identity: p.Identity, TokenID: p.TokenID, Source: source,
+		Reason: "postgres connection " + req.Connection})
 	log = log.With(logIdentity, p.Identity)
 	cn, ok := g.conns[req.Connection]
 	pols := g.policies.Load()
@@ -125,6 +134,19 @@ func (g *Gateway) openPostgres(ctx context.Context, req *postgres.OpenRequest) (
 	log.Info("session opened", "policy", d.Policy, "database", database)
 	relay := opened.Relay
 	opened.Relay = func(ctx context.Context, client net.Conn) error {
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		ls := &liveSession{id: sreq.Session, tokenID: p.TokenID, identity: p.Identity, cancel: cancel}
+		if cn.Connector != config.EmbeddedConnector {
+			ls.connector = cn.Connector
+		}
+		g.live.add(ls)
+		defer g.live.remove(ls.id)
+		if !d.OutliveToken && !p.Expires.IsZero() {
+			// The session ends with the token that opened it.
+			t := time.AfterFunc(time.Until(p.Expires), func() { g.endLive(ls, errTokenExpired) })
+			defer t.Stop()
+		}
 		if d.MaxSession > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, d.MaxSession)
@@ -142,7 +164,12 @@ func (g *Gateway) openPostgres(ctx context.Context, req *postgres.OpenRequest) (
 			status = store.StatusFailed
 		}
 		if ctx.Err() != nil {
-			err = errors.New("session ended by gateway: " + ctx.Err().Error())
+			var pe *postgres.Error
+			if errors.As(context.Cause(ctx), &pe) {
+				err = errors.New("session ended by gateway: " + strings.TrimPrefix(pe.Message, "gatehouse: "))
+			} else {
+				err = errors.New("session ended by gateway: " + ctx.Err().Error())
+			}
 		}
 		g.endSession(sreq.Session, status, err)
 		log.Info("session ended", "err", err)
@@ -386,4 +413,16 @@ func (g *Gateway) requestAccess(ctx context.Context, p *auth.Principal, conn str
 	}
 	g.Logger.Info("access requested", "review", r.ID, logIdentity, p.Identity, logConnection, cn.Name, "for", d)
 	return r, nil
+}
+
+// hostOf returns the IP of a client address, or its text.
+func hostOf(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
 }

@@ -34,6 +34,9 @@ type Policy struct {
 	Connections []string      `json:"connections"`
 	Access      string        `json:"access"`
 	MaxSession  time.Duration `json:"max_session,omitempty"`
+	// OutliveToken lets sessions go on after the token that opened them
+	// expires; by default they end with it.
+	OutliveToken bool `json:"outlive_token,omitempty"`
 	// Rules decide each statement of a session this policy allowed.
 	Rules []Rule `json:"rules,omitempty"`
 	// Approvers and MinApprovals decide access requests when Access is
@@ -69,6 +72,8 @@ type Decision struct {
 	// Policy names the deciding policy; empty when none matched.
 	Policy     string
 	MaxSession time.Duration
+	// OutliveToken: sessions need not end when their token expires.
+	OutliveToken bool
 	// Rules are the deciding policy's statement rules.
 	Rules []Rule
 	// Masking are the deciding policy's masking profiles.
@@ -119,9 +124,9 @@ func (s *Set) Access(sub Subject, t Target) Decision {
 		}
 		switch p.Access {
 		case Allow:
-			return Decision{Allowed: true, Policy: p.Name, MaxSession: p.MaxSession, Rules: p.Rules, Masking: p.Masking, Reason: "allowed by policy " + p.Name}
+			return Decision{Allowed: true, Policy: p.Name, MaxSession: p.MaxSession, OutliveToken: p.OutliveToken, Rules: p.Rules, Masking: p.Masking, Reason: "allowed by policy " + p.Name}
 		case Review:
-			return Decision{Policy: p.Name, MaxSession: p.MaxSession, Rules: p.Rules, Masking: p.Masking, NeedsGrant: true,
+			return Decision{Policy: p.Name, MaxSession: p.MaxSession, OutliveToken: p.OutliveToken, Rules: p.Rules, Masking: p.Masking, NeedsGrant: true,
 				Approvers: p.Approvers, MinApprovals: max(p.MinApprovals, 1),
 				Reason: "policy " + p.Name + " needs an approved access request"}
 		}

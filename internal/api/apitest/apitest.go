@@ -60,7 +60,7 @@ func Start(tb testing.TB) *Env {
 		IssueToken: func(ctx context.Context, by *auth.Principal, identity string, groups []string, ttl time.Duration) (string, *store.Token, error) {
 			return e.Issuer.Issue(ctx, auth.IssueRequest{Identity: identity, Groups: groups, Kind: auth.KindPerson, TTL: ttl, IssuedBy: by.Identity})
 		},
-		RevokeToken: e.Issuer.Revoke,
+		RevokeToken: func(ctx context.Context, _ *auth.Principal, id string) error { return e.Issuer.Revoke(ctx, id) },
 		JoinToken: func(ctx context.Context, connector string, ttl time.Duration) (string, error) {
 			var raw [24]byte
 			if _, err := rand.Read(raw[:]); err != nil {

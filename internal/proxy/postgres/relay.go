@@ -161,7 +161,13 @@ func (r *relay) run(ctx context.Context) error {
 	case r.terminated.Load() || errors.Is(err, errClientDone):
 		return nil
 	case ctx.Err() != nil:
+		// A cause that is an *Error says why, to the client too (access
+		// revoked, token expired).
 		public, err = errTerminated, fmt.Errorf("relay: %w", context.Cause(ctx))
+		var pe *Error
+		if errors.As(context.Cause(ctx), &pe) {
+			public = pe
+		}
 	case errors.As(err, &end):
 		public = end.public
 	}
