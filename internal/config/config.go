@@ -98,11 +98,29 @@ type Store struct {
 type Auth struct {
 	TokenTTL         time.Duration `yaml:"token_ttl"`
 	WorkloadTokenTTL time.Duration `yaml:"workload_token_ttl"`
-	// OIDC, SAML and Workloads are reserved for the identity work; a
-	// non-empty value is refused until they are implemented.
-	OIDC      yaml.Node `yaml:"oidc"`
-	SAML      yaml.Node `yaml:"saml"`
-	Workloads yaml.Node `yaml:"workloads"`
+	// OIDC and SAML are reserved for signing in people; a non-empty value
+	// is refused until they are implemented.
+	OIDC yaml.Node `yaml:"oidc"`
+	SAML yaml.Node `yaml:"saml"`
+	// Workloads are the trust rules for exchanging a CI system's or a
+	// platform's OIDC token for a gatehouse token; the first rule whose
+	// issuer, audience and claims match decides the identity.
+	Workloads []Workload `yaml:"workloads"`
+}
+
+// Workload is one trust rule for workload identity.
+type Workload struct {
+	// Issuer is the token issuer's URL, exactly as in its tokens' iss.
+	Issuer string `yaml:"issuer"`
+	// Audience must be one of the token's aud values.
+	Audience string `yaml:"audience"`
+	// Match lists claims and the values they must have: exactly, or as a
+	// glob with '*'. At least one is required, since an issuer such as
+	// GitHub Actions signs tokens for every repository in the world.
+	Match map[string]string `yaml:"match"`
+	// Identity and Groups are what policies see for a matching token.
+	Identity string   `yaml:"identity"`
+	Groups   []string `yaml:"groups"`
 }
 
 // Connector configures the connector role.
@@ -490,7 +508,7 @@ func (c *Config) Validate() error {
 	for _, r := range []struct {
 		field string
 		n     yaml.Node
-	}{{"auth.oidc", c.Auth.OIDC}, {"auth.saml", c.Auth.SAML}, {"auth.workloads", c.Auth.Workloads}} {
+	}{{"auth.oidc", c.Auth.OIDC}, {"auth.saml", c.Auth.SAML}} {
 		if nodeSet(r.n) {
 			return fieldErr(r.field, "", "not supported by this version of gatehouse")
 		}
@@ -523,6 +541,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateMasking(); err != nil {
 		return err
+	}
+	for i, w := range c.Auth.Workloads {
+		if err := w.validate(fmt.Sprintf("auth.workloads[%d]", i)); err != nil {
+			return err
+		}
 	}
 	pnames := map[string]bool{}
 	for i := range c.Policies {
@@ -719,4 +742,55 @@ func validConnSelector(s string) error {
 		return errors.New("must be a connection name, tag:key=value or *")
 	}
 	return nil
+}
+
+func (w *Workload) validate(field string) error {
+	u, err := url.Parse(w.Issuer)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return fieldErr(field+".issuer", w.Issuer, "must be the issuer's https URL")
+	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+		return fieldErr(field+".issuer", w.Issuer, "must be https (http only on a loopback address)")
+	case w.Audience == "":
+		return fieldErr(field+".audience", "", "must be set: the audience your CI asks its token for, e.g. gatehouse")
+	case len(w.Match) == 0:
+		return fieldErr(field+".match", "", "must name at least one claim (e.g. repository: acme/deploy); an issuer signs tokens for everyone")
+	case !validIdentityName(w.Identity):
+		return fieldErr(field+".identity", w.Identity, "must be 1-128 letters, digits or ._@:/+-")
+	}
+	for k, v := range w.Match {
+		if k == "" || v == "" {
+			return fieldErr(field+".match", k, "claims and values must not be empty")
+		}
+	}
+	for j, g := range w.Groups {
+		if !validIdentityName(g) {
+			return fieldErr(fmt.Sprintf("%s.groups[%d]", field, j), g, "must be 1-128 letters, digits or ._@:/+-")
+		}
+	}
+	return nil
+}
+
+// validIdentityName matches auth.ValidIdentity, which config cannot
+// import.
+func validIdentityName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || i > 0 && strings.IndexByte("._@:/+-", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
