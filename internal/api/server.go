@@ -42,6 +42,10 @@ type Server struct {
 	// identity that is not disabled wraps store.ErrNotFound).
 	DisableIdentity func(ctx context.Context, by *auth.Principal, name, reason string) error
 	EnableIdentity  func(ctx context.Context, by *auth.Principal, name string) error
+	// Exchange trades an identity provider's token, presented from
+	// source, for a gatehouse token. A refusal wraps ErrExchangeRefused
+	// with a reason safe to show.
+	Exchange func(ctx context.Context, source, token string) (string, *store.Token, error)
 	// SignInBlocked, if set, reports whether sign-ins from the client
 	// address source are refused for now (too many failures): the API then
 	// answers 429 before looking at the token.
@@ -83,6 +87,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /api/v1/whoami", s.authed(s.whoami))
+	mux.HandleFunc("POST /api/v1/auth/exchange", s.exchange)
 	mux.Handle("GET /api/v1/sessions", s.authed(s.listSessions))
 	mux.Handle("GET /api/v1/sessions/{id}", s.authed(s.getSession))
 	mux.Handle("GET /api/v1/sessions/{id}/events", s.authed(s.listEvents))

@@ -114,11 +114,17 @@ func (o *clientOptions) resolveToken() (string, error) {
 
 // client returns an API client for the resolved gateway and token.
 func (o *clientOptions) client() (*apiClient, error) {
-	base, err := o.gatewayURL()
+	tok, err := o.resolveToken()
 	if err != nil {
 		return nil, err
 	}
-	tok, err := o.resolveToken()
+	return o.clientWith(tok)
+}
+
+// clientWith returns an API client for the resolved gateway that sends tok
+// ("" sends none).
+func (o *clientOptions) clientWith(tok string) (*apiClient, error) {
+	base, err := o.gatewayURL()
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +221,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, q url.Values, b
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", ctype)

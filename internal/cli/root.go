@@ -58,6 +58,7 @@ func newRootCmd() *cobra.Command {
 		newGatewayCmd(),
 		newConnectorCmd(),
 		newDemoCmd(),
+		newLoginCmd(o),
 		newTokenCmd(o),
 		newTokensCmd(o),
 		newIdentitiesCmd(o),
