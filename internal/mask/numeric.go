@@ -17,7 +17,7 @@ func (s *scanner) nextWord(from, limit int) span {
 	num, upper := s.m.numOn, s.m.upperOn
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		if byteClass[c]&cWordStart == 0 || alnumAt(v, i-1) {
+		if byteClass[c]&cWordStart == 0 || !boundaryBefore(v, i) {
 			continue
 		}
 		var sp span
@@ -36,6 +36,11 @@ func (s *scanner) nextWord(from, limit int) span {
 		}
 		if ok {
 			return sp.at(from)
+		}
+		if c == '+' || c == '(' {
+			// A phone number did not start here; the digits after may
+			// still be a card or an SSN: "(4242 4242 4242 4242)".
+			continue
 		}
 		// The rest of a word cannot start a match.
 		for i+1 < len(v) && byteClass[v[i+1]]&cAlnum != 0 {
@@ -143,6 +148,24 @@ func cardAt(v []byte, i int) int {
 		j++
 	}
 	return best
+}
+
+// boundaryBefore reports whether a word may start at v[i]: at the start,
+// after a byte that is no letter or digit, or after an escape such as "\n"
+// or "\t" in JSON, COPY text or a bytea's escape form, whose letter stands
+// for a control character and is no part of the word.
+func boundaryBefore(v []byte, i int) bool {
+	if !alnumAt(v, i-1) {
+		return true
+	}
+	if i < 2 || v[i-2] != '\\' || (i >= 3 && v[i-3] == '\\') {
+		return false
+	}
+	switch v[i-1] {
+	case 'n', 't', 'r', 'b', 'f':
+		return true
+	}
+	return false
 }
 
 // attachedBefore reports whether a number starting at v[i] would continue
