@@ -207,6 +207,11 @@ func (p *Provider) keysFor(ctx context.Context, kid string, alg jose.SignatureAl
 		if c := candidates(ks, kid, alg); len(c) > 0 {
 			return c, nil
 		}
+		if kid != "" && hasKID(ks, kid) {
+			// The key exists but is not for this algorithm: refetching
+			// would not help.
+			return nil, reject(ErrAlgorithm, "%s cannot be verified with key %q", alg, truncate(kid))
+		}
 	}
 	if err := p.lock(ctx); err != nil {
 		return nil, err
@@ -226,6 +231,8 @@ func (p *Provider) keysFor(ctx context.Context, kid string, alg jose.SignatureAl
 		switch {
 		case len(cached) > 0:
 			return cached, nil // stale, but the last refresh failed
+		case ks != nil && kid != "" && hasKID(ks, kid):
+			return nil, reject(ErrAlgorithm, "%s cannot be verified with key %q", alg, truncate(kid))
 		case ks != nil:
 			return nil, unknownKey(kid, "not in the key set, refetched less than %s ago", p.refetch)
 		default:
@@ -233,7 +240,12 @@ func (p *Provider) keysFor(ctx context.Context, kid string, alg jose.SignatureAl
 		}
 	}
 	p.lastFetch = p.now()
-	fresh, err := p.fetchKeys(ctx)
+	// The fetch outlives a caller that gives up, so that a client
+	// cancelling its requests cannot leave gatehouse without keys until
+	// the next allowed fetch.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultHTTPTimeout)
+	defer cancel()
+	fresh, err := p.fetchKeys(fctx)
 	if err != nil {
 		p.lastErr = err
 		if len(cached) > 0 {
@@ -246,7 +258,19 @@ func (p *Provider) keysFor(ctx context.Context, kid string, alg jose.SignatureAl
 	if c := candidates(fresh, kid, alg); len(c) > 0 {
 		return c, nil
 	}
+	if kid != "" && hasKID(fresh, kid) {
+		return nil, reject(ErrAlgorithm, "%s cannot be verified with key %q", alg, truncate(kid))
+	}
 	return nil, unknownKey(kid, "not in the key set")
+}
+
+func hasKID(ks *keySet, kid string) bool {
+	for _, k := range ks.keys {
+		if k.KeyID == kid {
+			return true
+		}
+	}
+	return false
 }
 
 func unknownKey(kid, format string, args ...any) error {
