@@ -26,23 +26,54 @@ func copySpecs(cols *postgres.Columns) func(ctx context.Context, text string, in
 		if ct.Query {
 			return nil, errors.New("a COPY of a query has no table columns")
 		}
-		table, err := cols.Table(ctx, ct.Schema, ct.Table)
+		tables, err := cols.Tables(ctx, ct.Schema, ct.Table)
 		if err != nil {
 			return nil, err
 		}
-		spec := &postgres.CopySpec{Columns: table}
-		if len(ct.Columns) > 0 {
-			spec.Columns = nil
+		spec := &postgres.CopySpec{}
+		if len(ct.Columns) == 0 {
+			// Without a column list the fields are the table's columns in
+			// order: every candidate table must agree on them.
+			for _, t := range tables[1:] {
+				if !sameNames(t, tables[0]) {
+					return nil, fmt.Errorf("tables named %s in several schemas differ; name the schema or the columns", ct.Table)
+				}
+			}
+			for i := range tables[0] {
+				var cands []postgres.ColumnName
+				for _, t := range tables {
+					cands = append(cands, t[i])
+				}
+				spec.Columns = append(spec.Columns, cands)
+			}
+		} else {
 			for _, name := range ct.Columns {
-				i := indexColumn(table, name)
-				if i < 0 {
+				var cands []postgres.ColumnName
+				for _, t := range tables {
+					if i := indexColumn(t, name); i >= 0 {
+						cands = append(cands, t[i])
+					}
+				}
+				if len(cands) == 0 {
 					return nil, fmt.Errorf("column %q not found in %s", name, ct.Table)
 				}
-				spec.Columns = append(spec.Columns, table[i])
+				spec.Columns = append(spec.Columns, cands)
 			}
 		}
 		return spec, copyOptions(spec, ct.Options)
 	}
+}
+
+func sameNames(a, b []postgres.ColumnName) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Column != b[i].Column {
+			return false
+		}
+	}
+	return true
 }
 
 func indexColumn(cols []postgres.ColumnName, name string) int {

@@ -232,3 +232,31 @@ func TestMasking(t *testing.T) {
 		})
 	}
 }
+
+// TestMaskingCopySearchPath: the connector's catalog connection cannot see
+// a session's search_path, so a COPY of an unqualified table name is
+// masked as any table of that name would be, or refused when they differ.
+func TestMaskingCopySearchPath(t *testing.T) {
+	t.Parallel()
+	db := pg.CreateDatabase(t)
+	pg.Exec(t, db, maskSeed+`
+		CREATE SCHEMA postgres; -- first on the catalog connection's search path ($user)
+		CREATE TABLE postgres.customers (id int, a text, b text, c text, d text, e text, f numeric);`)
+	cfg := upConfig(t, db)
+	maskConfig(cfg)
+	h := startGateway(t, cfg, true, db)
+	tok := h.ciToken(t)
+	out, err := h.psql(t, tok, "copy-search-path", "-c", "SET search_path = public", "-c", `\copy customers to stdout`)
+	if err == nil || !strings.Contains(out, "cannot be masked") {
+		t.Errorf("COPY of public.customers while postgres.customers exists: got %v: %s", err, out)
+	}
+	out, err = h.psql(t, tok, "copy-search-path-list", "-c", "SET search_path = public", "-c", `\copy customers (id, ssn) to stdout`)
+	if err != nil || !strings.Contains(out, "[HASH:") {
+		t.Errorf("COPY with a column list: got %v: %s", err, out)
+	}
+	for _, v := range maskRaw {
+		if strings.Contains(out, v) {
+			t.Errorf("%q reached the client", v)
+		}
+	}
+}

@@ -22,7 +22,7 @@ const maxCachedTables = 4096
 
 // columnsTTL is how long a Columns cache entry is trusted: DDL run outside
 // gatehouse is not seen, so names are looked up again after a while.
-const columnsTTL = 5 * time.Minute
+const columnsTTL = 2 * time.Second
 
 // Columns names the table columns behind result columns, for the column
 // rules of masking. It looks a table up once, through a connection of its
@@ -71,38 +71,56 @@ func (c *Columns) resolveLocked(ctx context.Context, table uint32, attnum int16,
 	return tc.cols[attnum-1], nil
 }
 
-const sqlRegclass = `SELECT to_regclass($1)::oid`
+const (
+	sqlRegclass    = `SELECT to_regclass($1)::oid`
+	sqlRelsByName  = `SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname = $1 AND c.relkind IN ('r', 'p', 'm', 'f', 'v') ORDER BY c.oid`
+	maxCandidates  = 64
+)
 
-// Table returns the columns of the table or view schema.name (schema may
-// be empty: the catalog connection's search path applies), in order,
-// without dropped ones, as COPY without a column list writes them.
-func (c *Columns) Table(ctx context.Context, schema, name string) ([]ColumnName, error) {
+// Tables returns the columns, in order and without dropped ones (as COPY
+// without a column list writes them), of the table schema.name, or, when
+// schema is empty, of every table of that name in any schema: the catalog
+// connection cannot know the search path of the session that names it, so
+// callers must allow for each.
+func (c *Columns) Tables(ctx context.Context, schema, name string) ([][]ColumnName, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	qualified := quoteIdent(name)
+	var rows [][]string
+	var err error
 	if schema != "" {
-		qualified = quoteIdent(schema) + "." + qualified
+		rows, err = c.queryLocked(ctx, sqlRegclass, quoteIdent(schema)+"."+quoteIdent(name), 25)
+	} else {
+		rows, err = c.queryLocked(ctx, sqlRelsByName, name, 19)
 	}
-	rows, err := c.queryLocked(ctx, sqlRegclass, qualified, 25)
 	if err != nil {
 		return nil, err
 	}
-	if len(rows) != 1 || rows[0][0] == "" {
-		return nil, fmt.Errorf("table %s not found", qualified)
-	}
-	oid, err := strconv.ParseUint(rows[0][0], 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("table %s: oid %q", qualified, rows[0][0])
-	}
-	tc, err := c.tableLocked(ctx, uint32(oid), 0)
-	if err != nil {
-		return nil, err
-	}
-	var out []ColumnName
-	for i, cn := range tc.cols {
-		if !tc.dropped[i] {
-			out = append(out, cn)
+	var out [][]ColumnName
+	for _, row := range rows {
+		if row[0] == "" {
+			continue
 		}
+		oid, err := strconv.ParseUint(row[0], 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: oid %q", name, row[0])
+		}
+		tc, err := c.tableLocked(ctx, uint32(oid), 0)
+		if err != nil {
+			return nil, err
+		}
+		var cols []ColumnName
+		for i, cn := range tc.cols {
+			if !tc.dropped[i] {
+				cols = append(cols, cn)
+			}
+		}
+		out = append(out, cols)
+		if len(out) > maxCandidates {
+			return nil, fmt.Errorf("more than %d tables named %s", maxCandidates, name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("table %s not found", name)
 	}
 	return out, nil
 }
@@ -195,8 +213,9 @@ func (c *Columns) followView(ctx context.Context, view uint32, tc *tableColumns,
 	}
 	for i := range tc.cols {
 		o, ok := origins[i+1]
-		if !ok || o.table == 0 {
-			// An expression: only its name is left.
+		if !ok || o.table == 0 || o.column <= 0 {
+			// An expression, a whole row or a system column: only its
+			// name is left.
 			tc.cols[i] = ColumnName{Column: tc.cols[i].Column}
 			continue
 		}

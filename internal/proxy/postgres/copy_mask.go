@@ -11,7 +11,11 @@ import (
 // format, for column rules: which table column each field holds and how
 // fields are written.
 type CopySpec struct {
-	Columns []ColumnName
+	// Columns holds, for each field, the table columns it may come from:
+	// one, or several when the table name was not qualified and several
+	// schemas have such a table. A column rule that covers any of them
+	// applies.
+	Columns [][]ColumnName
 	CSV     bool
 	Delim   byte   // default '\t' (text) or ',' (CSV)
 	Quote   byte   // CSV; default '"'
@@ -37,11 +41,15 @@ func (k *masker) planCopy(spec *CopySpec, ncols int) (*copyPlan, error) {
 		return nil, fmt.Errorf("COPY has %d columns, its table description %d", ncols, len(spec.Columns))
 	}
 	p := &copyPlan{spec: *spec}
-	for _, cn := range spec.Columns {
+	for _, cands := range spec.Columns {
 		c := colPlan{kind: vkText}
-		if m, ok := k.m.Column(cn.Schema, cn.Table, cn.Column); ok {
-			c.act, c.match = actRule, m
-		} else if k.m.HasDetectors() {
+		for _, cn := range cands {
+			if m, ok := k.m.Column(cn.Schema, cn.Table, cn.Column); ok {
+				c.act, c.match = actRule, m
+				break
+			}
+		}
+		if c.act == actNone && k.m.HasDetectors() {
 			c.act = actDetect
 		}
 		p.cols = append(p.cols, c)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -47,7 +48,7 @@ type ColumnName struct {
 // replanAfter bounds how long a session reuses the masking plan of a
 // repeated RowDescription without naming its columns again, so that a view
 // redefined elsewhere is seen.
-const replanAfter = 10 * time.Second
+const replanAfter = 2 * time.Second
 
 // Type OIDs the masker treats specially.
 const (
@@ -88,7 +89,9 @@ const (
 	vkInt8Bin           // binary int8: scanned as decimal text; a match makes it NULL
 	vkNumericBin        // binary numeric: likewise
 	vkByteaHex          // text bytea in hex: scanned decoded, re-encoded
-	vkOpaque            // binary of any other type: scanned raw; a match makes it NULL
+	vkOpaque            // binary of any other type: arrays and records read element by element; a match makes it NULL
+	vkFloat             // text float4 or float8: scanned in positional form; a match makes it NULL
+	vkFloatBin          // binary float4 or float8: likewise
 )
 
 // Column actions.
@@ -102,6 +105,7 @@ type colPlan struct {
 	act   uint8
 	kind  uint8
 	match mask.ColumnMatch
+	typ   uint32
 }
 
 // maskedCol is one rewritten value of the current DataRow: its bytes are
@@ -160,7 +164,7 @@ func textLike(typ uint32) bool {
 
 func skipType(typ uint32) bool {
 	switch typ {
-	case oidBool, oidInt2, oidInt4, oidOID, oidFloat4, oidFloat8, oidDate, oidTime,
+	case oidBool, oidInt2, oidInt4, oidOID, oidDate, oidTime,
 		oidTimestamp, oidTimestamptz, oidInterval, oidTimetz, oidUUID:
 		return true
 	}
@@ -177,6 +181,11 @@ func valueKind(typ uint32, format int16) uint8 {
 		return vkJSON
 	case typ == oidJSONB:
 		return vkJSONBBin
+	case typ == oidFloat4 || typ == oidFloat8:
+		if format == 0 {
+			return vkFloat
+		}
+		return vkFloatBin
 	case typ == oidInt8 || typ == oidNumeric:
 		if format == 0 {
 			return vkNumber
@@ -232,7 +241,7 @@ func (k *masker) planRows(ctx context.Context, body []byte) error {
 		format := int16(binary.BigEndian.Uint16(f[16:]))
 		p = f[18:]
 
-		c := colPlan{kind: valueKind(typ, format)}
+		c := colPlan{kind: valueKind(typ, format), typ: typ}
 		var ok bool
 		if table != 0 && attnum > 0 && k.m.HasColumns() {
 			if k.cfg.Columns == nil {
@@ -411,8 +420,33 @@ func (k *masker) detectValue(c *colPlan, v []byte) (changed, null bool) {
 			return true, true
 		}
 		return true, false
-	case vkNumber, vkOpaque:
+	case vkNumber:
 		_, changed, _ = k.m.Text(k.num[:0], v, &k.hits)
+		return changed, changed
+	case vkOpaque:
+		// Binary arrays and records: their text, numbers and nested
+		// values are read one by one; anything a detector finds makes the
+		// whole value NULL.
+		changed = k.scanBinary(c.typ, v, 0)
+		return changed, changed
+	case vkFloat, vkFloatBin:
+		var f float64
+		switch {
+		case c.kind == vkFloat:
+			var err error
+			if f, err = strconv.ParseFloat(string(v), 64); err != nil {
+				return false, false // NaN, Infinity
+			}
+		case len(v) == 8:
+			f = math.Float64frombits(binary.BigEndian.Uint64(v))
+		case len(v) == 4:
+			f = float64(math.Float32frombits(binary.BigEndian.Uint32(v)))
+		default:
+			return true, true
+		}
+		// Digits in positional form: 4.242424242424242e+15 hides a card.
+		k.num = strconv.AppendFloat(k.num[:0], f, 'f', -1, 64)
+		_, changed, _ = k.m.Text(k.hex[:0], k.num, &k.hits)
 		return changed, changed
 	case vkInt8Bin:
 		if len(v) != 8 {
@@ -432,10 +466,18 @@ func (k *masker) detectValue(c *colPlan, v []byte) (changed, null bool) {
 		return changed, changed
 	case vkByteaHex:
 		if len(v) < 2 || v[0] != '\\' || v[1] != 'x' {
-			// The escape format (bytea_output = escape): scan it as text.
+			// The escape format (bytea_output = escape).
+			var ok bool
+			if k.num, ok = decodeByteaEscape(k.num[:0], v); !ok {
+				return true, true
+			}
 			var isNull bool
-			k.mval, changed, isNull = k.m.Text(k.mval, v, &k.hits)
-			return changed, isNull
+			k.hex, changed, isNull = k.m.Text(k.hex[:0], k.num, &k.hits)
+			if !changed || isNull {
+				return changed, isNull
+			}
+			k.mval = encodeByteaEscape(k.mval, k.hex)
+			return true, false
 		}
 		var err error
 		k.num, err = hex.AppendDecode(k.num[:0], v[2:])
@@ -589,4 +631,184 @@ func appendJSONString(dst, s []byte) []byte {
 		}
 	}
 	return append(dst, '"')
+}
+
+// maxBinaryDepth bounds how deep scanBinary follows nested arrays and
+// records.
+const maxBinaryDepth = 8
+
+// scanBinary reports whether a detector finds something in a binary value
+// of type typ: text-like values as they are, int8, numeric and floats as
+// decimal text, arrays and records element by element, other types by
+// their raw bytes. A value it cannot read counts as found (fail closed).
+func (k *masker) scanBinary(typ uint32, v []byte, depth int) bool {
+	if depth > maxBinaryDepth {
+		return true
+	}
+	found := func(text []byte) bool {
+		_, changed, _ := k.m.Text(nil, text, &k.hits)
+		return changed
+	}
+	var buf [64]byte
+	switch {
+	case skipType(typ):
+		return false
+	case typ == oidInt8:
+		if len(v) != 8 {
+			return true
+		}
+		return found(strconv.AppendInt(buf[:0], int64(binary.BigEndian.Uint64(v)), 10))
+	case typ == oidNumeric:
+		d, ok := appendNumeric(buf[:0], v)
+		return !ok || found(d)
+	case typ == oidFloat8 && len(v) == 8:
+		return found(strconv.AppendFloat(buf[:0], math.Float64frombits(binary.BigEndian.Uint64(v)), 'f', -1, 64))
+	case typ == oidFloat4 && len(v) == 4:
+		return found(strconv.AppendFloat(buf[:0], float64(math.Float32frombits(binary.BigEndian.Uint32(v))), 'f', -1, 64))
+	case typ == oidJSONB && len(v) > 0:
+		return found(v[1:])
+	}
+	if elems, ok := binaryArray(v); ok {
+		for _, e := range elems.values {
+			if e != nil && k.scanBinary(elems.elemType, e, depth+1) {
+				return true
+			}
+		}
+		return false
+	}
+	if fields, ok := binaryRecord(v); ok {
+		for _, f := range fields {
+			if f.value != nil && k.scanBinary(f.typ, f.value, depth+1) {
+				return true
+			}
+		}
+		return false
+	}
+	return found(v)
+}
+
+type arrayElems struct {
+	elemType uint32
+	values   [][]byte
+}
+
+// binaryArray splits an array in binary form, if v is one.
+func binaryArray(v []byte) (arrayElems, bool) {
+	var a arrayElems
+	if len(v) < 12 {
+		return a, false
+	}
+	ndim := int(int32(binary.BigEndian.Uint32(v)))
+	flags := binary.BigEndian.Uint32(v[4:])
+	a.elemType = binary.BigEndian.Uint32(v[8:])
+	if ndim < 0 || ndim > 6 || flags > 1 || len(v) < 12+8*ndim {
+		return a, false
+	}
+	n := 1
+	p := v[12:]
+	for range ndim {
+		d := int(int32(binary.BigEndian.Uint32(p)))
+		if d < 0 || d > len(v) {
+			return a, false
+		}
+		n *= d
+		if n > len(v) {
+			return a, false
+		}
+		p = p[8:]
+	}
+	if ndim == 0 {
+		n = 0
+	}
+	for range n {
+		if len(p) < 4 {
+			return a, false
+		}
+		l := int(int32(binary.BigEndian.Uint32(p)))
+		p = p[4:]
+		if l < 0 {
+			a.values = append(a.values, nil)
+			continue
+		}
+		if l > len(p) {
+			return a, false
+		}
+		a.values = append(a.values, p[:l:l])
+		p = p[l:]
+	}
+	return a, len(p) == 0
+}
+
+type recordField struct {
+	typ   uint32
+	value []byte
+}
+
+// binaryRecord splits a record (composite) in binary form, if v is one.
+func binaryRecord(v []byte) ([]recordField, bool) {
+	if len(v) < 4 {
+		return nil, false
+	}
+	n := int(int32(binary.BigEndian.Uint32(v)))
+	if n < 0 || n > len(v)/8 {
+		return nil, false
+	}
+	p := v[4:]
+	var out []recordField
+	for range n {
+		if len(p) < 8 {
+			return nil, false
+		}
+		f := recordField{typ: binary.BigEndian.Uint32(p)}
+		l := int(int32(binary.BigEndian.Uint32(p[4:])))
+		p = p[8:]
+		if l >= 0 {
+			if l > len(p) {
+				return nil, false
+			}
+			f.value = p[:l:l]
+			p = p[l:]
+		}
+		out = append(out, f)
+	}
+	return out, len(p) == 0
+}
+
+// decodeByteaEscape decodes bytea's escape output format.
+func decodeByteaEscape(dst, v []byte) ([]byte, bool) {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			continue
+		}
+		switch {
+		case i+1 < len(v) && v[i+1] == '\\':
+			dst = append(dst, '\\')
+			i++
+		case i+3 < len(v) && isOctal(v[i+1]) && isOctal(v[i+2]) && isOctal(v[i+3]):
+			dst = append(dst, (v[i+1]-'0')<<6|(v[i+2]-'0')<<3|(v[i+3]-'0'))
+			i += 3
+		default:
+			return dst, false
+		}
+	}
+	return dst, true
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }
+
+// encodeByteaEscape appends v in bytea's escape output format.
+func encodeByteaEscape(dst, v []byte) []byte {
+	for _, c := range v {
+		switch {
+		case c == '\\':
+			dst = append(dst, '\\', '\\')
+		case c < 0x20 || c > 0x7e:
+			dst = append(dst, '\\', '0'+c>>6, '0'+c>>3&7, '0'+c&7)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }

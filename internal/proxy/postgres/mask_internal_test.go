@@ -184,7 +184,7 @@ func copyMasker(t testing.TB, csv bool) (*masker, *copyPlan) {
 		t.Fatal(err)
 	}
 	k := &masker{cfg: &Masking{Masker: m}, m: m}
-	spec := &CopySpec{Columns: []ColumnName{{Table: "t", Column: "id"}, {Table: "t", Column: "secret"}, {Table: "t", Column: "note"}, {Table: "t", Column: "gone"}},
+	spec := &CopySpec{Columns: [][]ColumnName{{{Table: "t", Column: "id"}}, {{Table: "other", Column: "secret"}, {Table: "t", Column: "secret"}}, {{Table: "t", Column: "note"}}, {{Table: "t", Column: "gone"}}},
 		Delim: '\t', Null: `\N`}
 	if csv {
 		spec.CSV, spec.Delim, spec.Null, spec.Quote, spec.Escape, spec.Header = true, ',', "", '"', '"', true
@@ -251,4 +251,29 @@ func FuzzMaskCopyFields(f *testing.F) {
 			t.Fatalf("masked row %q lost its newline", again)
 		}
 	})
+}
+
+func FuzzScanBinary(f *testing.F) {
+	f.Add(uint32(1016), []byte{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 8, 0, 0x0f, 0x12, 0x76, 0x5d, 0xf4, 0xc9, 0xb2})
+	f.Add(uint32(2249), []byte{0, 0, 0, 1, 0, 0, 0, 25, 0, 0, 0, 3, 'a', 'b', 'c'})
+	f.Fuzz(func(t *testing.T, typ uint32, v []byte) {
+		k := testMasker(t)
+		k.scanBinary(typ, v, 0)
+	})
+}
+
+func TestScanBinaryArrayOfCards(t *testing.T) {
+	k := testMasker(t)
+	// int8[] {4242424242424242} and record (int8) in binary form.
+	arr := []byte{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 8, 0, 0x0f, 0x12, 0x76, 0x5d, 0xf4, 0xc9, 0xb2}
+	if !k.scanBinary(1016, arr, 0) {
+		t.Error("a card number in a binary int8 array was not found")
+	}
+	rec := append([]byte{0, 0, 0, 1, 0, 0, 0, 20, 0, 0, 0, 8}, 0, 0x0f, 0x12, 0x76, 0x5d, 0xf4, 0xc9, 0xb2)
+	if !k.scanBinary(2249, rec, 0) {
+		t.Error("a card number in a binary record was not found")
+	}
+	if k.scanBinary(1016, []byte{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 7}, 0) {
+		t.Error("an int8 array holding 7 was flagged")
+	}
 }

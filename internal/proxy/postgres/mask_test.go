@@ -343,3 +343,78 @@ func TestMaskViewRedefined(t *testing.T) {
 		t.Errorf("error echoing a card number: got %v", err)
 	}
 }
+
+// TestMaskRedTeam holds the leaks a red-team review found, each now masked.
+func TestMaskRedTeam(t *testing.T) {
+	p := startProxy(t, proxyOptions{mask: maskingFor(t, pii)})
+	mustExec(t, connect(t, p.target.DSN(p.DB)), maskSchema+`
+		CREATE VIEW sysv AS SELECT ctid AS t, ssn FROM customers;
+		CREATE VIEW wr AS SELECT c, c.ssn FROM customers c;
+		CREATE VIEW sv AS SELECT name AS c FROM customers;`)
+	tp := startTap(t, p.Addr)
+	ctx := context.Background()
+	for _, m := range execModes {
+		t.Run(m.name, func(t *testing.T) {
+			var notices []*pgconn.Notice
+			conn := connectMode(t, tp.dsn(p), m.mode, func(cc *pgx.ConnConfig) {
+				cc.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { notices = append(notices, n) }
+			})
+			for _, q := range []string{
+				"SELECT (card, 1)::text FROM customers",
+				"SELECT json_agg(E'note:\\n' || card)::text FROM customers",
+				"SELECT card_num::float8, card_int::float4 FROM customers",
+				"SELECT array[card_int]::text FROM customers",
+				"SELECT array[card_int] FROM customers",
+				"SELECT row(card_num) FROM customers",
+				"SELECT t::text, ssn FROM sysv",
+				"SELECT ssn FROM wr",
+			} {
+				rows, err := conn.Query(ctx, q)
+				if err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+				for rows.Next() {
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			mustExec(t, conn, "SELECT set_config('application_name', card, false) FROM customers")
+			if v := conn.PgConn().ParameterStatus("application_name"); strings.Contains(v, "4242") {
+				t.Errorf("ParameterStatus application_name: %q", v)
+			}
+			mustExec(t, conn, `DO $$DECLARE v text; BEGIN SELECT card INTO v FROM customers; RAISE NOTICE 'n' USING TABLE = v, SCHEMA = v; END$$`)
+			if len(notices) == 0 || strings.Contains(notices[len(notices)-1].TableName, "4242") || strings.Contains(notices[len(notices)-1].SchemaName, "4242") {
+				t.Errorf("notice fields: %+v", notices)
+			}
+			mustExec(t, conn, "SET bytea_output = escape")
+			rows, err := conn.Query(ctx, "SELECT convert_to(E'\\n' || card, 'UTF8') FROM customers")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				if b := rows.RawValues()[0]; strings.Contains(string(b), "4242") || !strings.Contains(string(b), "REDACTED") {
+					t.Errorf("bytea in escape form: %q", b)
+				}
+			}
+			rows.Close()
+			mustExec(t, conn, "RESET bytea_output")
+			// A view redefined inside a DO block.
+			var c string
+			if err := conn.QueryRow(ctx, "SELECT c FROM sv").Scan(&c); err != nil || c != "Alice" {
+				t.Fatalf("sv before: %q, %v", c, err)
+			}
+			mustExec(t, conn, `DO $$BEGIN EXECUTE 'CREATE OR REPLACE VIEW sv AS SELECT ssn AS c FROM customers'; END$$`)
+			if err := conn.QueryRow(ctx, "SELECT c FROM sv").Scan(&c); err != nil || c != "[REDACTED]" {
+				t.Errorf("sv after a DO block redefined it: %q, %v", c, err)
+			}
+			mustExec(t, conn, `DO $$BEGIN EXECUTE 'CREATE OR REPLACE VIEW sv AS SELECT name AS c FROM customers'; END$$`)
+		})
+	}
+	got := tp.received()
+	for _, s := range append(maskSecrets, "4242424242424242", "5.555555555554444e+15", "5555555555554444") {
+		if strings.Contains(got, s) {
+			t.Errorf("the client received %q", s)
+		}
+	}
+}

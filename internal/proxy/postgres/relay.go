@@ -99,6 +99,7 @@ type relay struct {
 	er         pgproto3.ErrorResponse
 	nr         pgproto3.NoticeResponse
 	an         pgproto3.NotificationResponse
+	ps         pgproto3.ParameterStatus
 	lastTagStr string
 	denyBuf    []byte
 	atBoundary bool // the client stream ends at a message boundary
@@ -174,6 +175,8 @@ func (r *relay) run(ctx context.Context) error {
 	if public != nil && r.atBoundary {
 		r.client.SetDeadline(time.Time{})
 		r.client.SetWriteDeadline(time.Now().Add(finalWriteTimeout))
+		// What the engine already passed on goes first.
+		r.cw.Flush()
 		r.client.Write(public.appendTo(nil))
 	}
 	return err
@@ -505,7 +508,7 @@ func (r *relay) targetMessage() error {
 		// finds a Query at the front and pops nothing.
 		r.popIf(kindDescribe)
 		return r.forwardClient()
-	case 'H', 'd', 'c', 'N', 'A':
+	case 'H', 'd', 'c', 'N', 'A', 'S':
 		if r.mk != nil {
 			return r.maskOther()
 		}

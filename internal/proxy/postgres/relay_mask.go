@@ -115,6 +115,8 @@ func (r *relay) maskDescription() (bool, error) {
 		return true, fmt.Errorf("read from target: %w", err)
 	}
 	if err := r.mk.planRows(r.ctx, body); err != nil {
+		// Nothing of this message went out: the client can be told.
+		r.atBoundary = true
 		return true, &sessionEnd{public: errMaskUnavailable, cause: fmt.Errorf("plan masking: %w", err)}
 	}
 	if injected {
@@ -178,11 +180,13 @@ func (r *relay) maskComplete() (bool, error) {
 }
 
 // isDDL reports a command tag after which table and column names may have
-// changed.
+// changed: DDL, and DO and CALL, whose code may run DDL. DDL run by a
+// function called from a query is seen only when the caches expire
+// (columnsTTL, replanAfter).
 func isDDL(tag []byte) bool {
 	return bytes.HasPrefix(tag, []byte("ALTER ")) || bytes.HasPrefix(tag, []byte("DROP ")) ||
-		bytes.HasPrefix(tag, []byte("CREATE VIEW")) || bytes.HasPrefix(tag, []byte("CREATE MATERIALIZED VIEW")) ||
-		bytes.HasPrefix(tag, []byte("CREATE RULE"))
+		bytes.HasPrefix(tag, []byte("CREATE ")) || bytes.Equal(tag, []byte("DO")) ||
+		bytes.Equal(tag, []byte("CALL")) || bytes.HasPrefix(tag, []byte("IMPORT FOREIGN SCHEMA"))
 }
 
 // maskOther masks COPY TO rows, notices and notification payloads.
@@ -269,6 +273,20 @@ func (r *relay) maskOther() error {
 			return r.writeEncoded(&r.nr)
 		}
 		return r.writeClient(body)
+	case 'S':
+		// A run-time parameter can carry a value out: set_config with a
+		// card number as application_name.
+		body, err := r.tr.body()
+		if err != nil {
+			return fmt.Errorf("read from target: %w", err)
+		}
+		if err := r.ps.Decode(body); err != nil {
+			return fmt.Errorf("target sent a malformed ParameterStatus: %w", err)
+		}
+		if k.maskFields("", "", &r.ps.Value) {
+			return r.writeEncoded(&r.ps)
+		}
+		return r.writeClient(body)
 	case 'A':
 		body, err := r.tr.body()
 		if err != nil {
@@ -314,7 +332,8 @@ func (r *relay) writeClientMsg(typ byte, body []byte) error {
 // maskError masks the text fields of an ErrorResponse or NoticeResponse.
 func (k *masker) maskError(e *pgproto3.ErrorResponse) bool {
 	return k.maskFields(e.SchemaName, e.TableName, &e.Message, &e.Detail, &e.Hint,
-		&e.Where, &e.InternalQuery, &e.ColumnName, &e.ConstraintName, &e.DataTypeName)
+		&e.Where, &e.InternalQuery, &e.ColumnName, &e.ConstraintName, &e.DataTypeName,
+		&e.SchemaName, &e.TableName, &e.Routine, &e.File)
 }
 
 // endResult marks the end of a statement's rows.
