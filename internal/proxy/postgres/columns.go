@@ -72,9 +72,9 @@ func (c *Columns) resolveLocked(ctx context.Context, table uint32, attnum int16,
 }
 
 const (
-	sqlRegclass    = `SELECT to_regclass($1)::oid`
-	sqlRelsByName  = `SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname = $1 AND c.relkind IN ('r', 'p', 'm', 'f', 'v') ORDER BY c.oid`
-	maxCandidates  = 64
+	sqlRegclass   = `SELECT to_regclass($1)::oid`
+	sqlRelsByName = `SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname = $1 AND c.relkind IN ('r', 'p', 'm', 'f', 'v') ORDER BY c.oid`
+	maxCandidates = 64
 )
 
 // Tables returns the columns, in order and without dropped ones (as COPY
