@@ -47,6 +47,10 @@ func newLoginCmd(o *clientOptions) *cobra.Command {
 			}
 			var out api.IssuedToken
 			if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/auth/exchange", nil, api.ExchangeRequest{Token: raw}, &out); err != nil {
+				var ae *apiError
+				if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+					return fmt.Errorf("the gateway refused the OIDC token: %s", ae.Message)
+				}
 				return err
 			}
 			path, err := o.saveToken(out.Token)

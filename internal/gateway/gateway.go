@@ -61,8 +61,9 @@ type Gateway struct {
 	policies atomic.Pointer[policy.Set]
 	conns    map[string]config.Connection
 
-	live    liveSessions
-	limiter failLimiter
+	live      liveSessions
+	limiter   failLimiter
+	workloads *workloads
 
 	local   *connector.Connector
 	spool   *recording.Spool
@@ -142,6 +143,11 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	}
 	g.store = db
 	g.issuer = &auth.Issuer{Store: db}
+	if len(cfg.Auth.Workloads) > 0 {
+		if g.workloads, err = newWorkloads(cfg.Auth.Workloads); err != nil {
+			return err
+		}
+	}
 	g.reviews = &review.Service{Store: db, Logger: g.Logger.With("component", "review")}
 	if hooks := cfg.Notify.Webhooks; len(hooks) > 0 {
 		wh := make([]notify.Webhook, len(hooks))
@@ -372,6 +378,7 @@ func (g *Gateway) startAPI(ctx context.Context) error {
 		DisableIdentity: g.disableIdentity,
 		EnableIdentity:  g.enableIdentity,
 		SignInBlocked:   g.signInBlocked,
+		Exchange:        g.exchange,
 		SignInFailed:    g.signInFailed,
 		JoinToken:       g.newJoinToken,
 		ConnectorOnline: g.connectorOnline,

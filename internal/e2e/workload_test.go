@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/oidctest"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// runCLIAs runs the gatehouse command line with home as HOME and no token
+// in the environment, as on a CI runner.
+func (h *gw) runCLIAs(t testing.TB, home string, args ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = cleanEnv(cliEnv+"=1", "GATEHOUSE_URL="+h.apiURL(), "HOME="+home, "XDG_CONFIG_HOME=")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := cliResult{Stdout: stdout.String(), Stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		res.Code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("run gatehouse %v: %v", args, err)
+	}
+	return res
+}
+
+// TestWorkloadIdentity exchanges a CI system's OIDC token for a gatehouse
+// token with `gatehouse login --oidc-token`, connects with it, disables
+// the identity while the session runs, and reads the audit log.
+func TestWorkloadIdentity(t *testing.T) {
+	t.Parallel()
+	op := oidctest.Start(t)
+	h := startUp(t, func(cfg *config.Config) {
+		cfg.Auth.Workloads = []config.Workload{{
+			Issuer:   op.Issuer(),
+			Audience: "gatehouse",
+			Match:    map[string]string{"repository": "acme/deploy", "ref": "refs/heads/*"},
+			Identity: "ci:acme/deploy",
+			Groups:   []string{"ci"},
+		}}
+	})
+	ciToken := func(aud, repo string) string {
+		c := op.Claims(aud)
+		c["sub"] = "repo:" + repo + ":ref:refs/heads/main"
+		c["repository"], c["ref"] = repo, "refs/heads/main"
+		return op.Sign(c)
+	}
+	home := t.TempDir()
+
+	for _, tc := range []struct {
+		name, token, want string
+	}{
+		{"wrong audience", ciToken("someone-else", "acme/deploy"), "wrong audience"},
+		{"claims match no rule", ciToken("gatehouse", "mallory/deploy"), "no workload rule matches"},
+		{"untrusted issuer", oidctest.Start(t).Sign(map[string]any{"iss": "x", "aud": "gatehouse"}), "not trusted"},
+		{"alg none", op.SignNone(op.Claims("gatehouse")), "token not accepted"},
+	} {
+		res := h.runCLIAs(t, home, "login", "--oidc-token", tc.token)
+		if res.Code == 0 || !strings.Contains(res.Stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q, want %q", tc.name, res.Code, res.Stderr, tc.want)
+		}
+	}
+
+	res := h.runCLIAs(t, home, "login", "--oidc-token", ciToken("gatehouse", "acme/deploy"))
+	if res.Code != 0 || !strings.Contains(res.Stderr, "signed in as ci:acme/deploy") {
+		t.Fatalf("login: exit %d, %s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	res = h.runCLIAs(t, home, "token")
+	tok := strings.TrimSpace(res.Stdout)
+	if res.Code != 0 || !strings.HasPrefix(tok, "ght_") {
+		t.Fatalf("token: exit %d, %s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	if fi, err := os.Stat(home + "/.config/gatehouse/token"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("saved token file: %v, %v", fi, err)
+	}
+
+	// psql with the exchanged token, then the identity is disabled while
+	// the session runs.
+	if out, err := h.psql(t, tok, "workload-psql", "-A", "-t", "-c", "SELECT 41 + 1"); err != nil || out != "42\n" {
+		t.Fatalf("psql with the exchanged token: %v: %q", err, out)
+	}
+	c := connect(t, h.pgxConfig(t, connName, tok, "workload"))
+	done := sleeper(c)
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	if res := h.runCLI(t, h.adminToken(t), "identities", "disable", "ci:acme/deploy"); res.Code != 0 {
+		t.Fatalf("identities disable: %s%s", res.Stdout, res.Stderr)
+	}
+	t.Logf("session ended %v after the identity was disabled", wantEnded(t, done, "gatehouse: access revoked", start))
+	if res := h.runCLIAs(t, home, "login", "--oidc-token", ciToken("gatehouse", "acme/deploy")); res.Code == 0 || !strings.Contains(res.Stderr, "disabled") {
+		t.Errorf("login of a disabled identity: exit %d, %s", res.Code, res.Stderr)
+	}
+
+	evs, err := h.g.Store().ListAudit(context.Background(), store.AuditFilter{Identity: "ci:acme/deploy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for i := len(evs) - 1; i >= 0; i-- {
+		types = append(types, evs[i].Type)
+	}
+	if got, want := strings.Join(types, " "), "token.exchanged login login identity.disabled token.revoked session.revoked login.failed"; got != want {
+		t.Errorf("audit log: got %q, want %q", got, want)
+	}
+	fails, _ := h.g.Store().ListAudit(context.Background(), store.AuditFilter{Type: store.AuditLoginFailed})
+	var reasons []string
+	for _, e := range fails {
+		reasons = append(reasons, e.Reason)
+	}
+	for _, want := range []string{"wrong audience", "no workload rule matches", "not trusted"} {
+		if !strings.Contains(strings.Join(reasons, "\n"), want) {
+			t.Errorf("audit log lacks a failure for %q: %q", want, reasons)
+		}
+	}
+}
