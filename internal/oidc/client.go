@@ -81,7 +81,7 @@ type DeviceCode struct {
 }
 
 // LogValue keeps the device code out of logs.
-func (d *DeviceCode) LogValue() slog.Value {
+func (d DeviceCode) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("user_code", d.UserCode), slog.String("verification_uri", d.VerificationURI), slog.Time("expiry", d.Expiry))
 }
 
@@ -96,7 +96,7 @@ type Token struct {
 }
 
 // LogValue keeps the tokens out of logs.
-func (t *Token) LogValue() slog.Value {
+func (t Token) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("token_type", t.TokenType), slog.Time("expiry", t.Expiry))
 }
 

@@ -9,8 +9,8 @@
 // (jwks_uri) on first use, or eagerly with Discover. The discovery document's
 // issuer must equal the configured issuer byte for byte. Issuers and the
 // endpoints they announce must use https; plain http is accepted only when
-// Config.AllowLoopbackHTTP is set and the host is a loopback address
-// (tests and local identity providers).
+// Config.AllowLoopbackHTTP is set, the issuer itself is http, and the host
+// is a loopback address (tests and local identity providers).
 //
 // Provider.Verify checks, in this order: the compact JWS structure (three
 // strictly base64url-encoded parts, no "crit" or "b64" header), the "alg"

@@ -132,4 +132,3 @@ func FuzzGlob(f *testing.F) {
 		}
 	})
 }
-

@@ -34,10 +34,10 @@ type Config struct {
 	// token's "iss" must equal it exactly, trailing slash included.
 	Issuer string
 
-	// AllowLoopbackHTTP permits http:// URLs, for the issuer and for the
-	// endpoints it announces, when their host is a loopback IP address or
-	// "localhost". Without it every URL must be https. It exists for tests
-	// and for identity providers running on the same machine.
+	// AllowLoopbackHTTP permits an http:// issuer, and then http://
+	// endpoints, when their host is a loopback IP address or "localhost".
+	// Without it, or with an https issuer, every URL must be https. It
+	// exists for tests and for identity providers on the same machine.
 	AllowLoopbackHTTP bool
 
 	// HTTPClient fetches discovery, keys and tokens. The zero value uses a
@@ -104,8 +104,10 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("oidc: issuer %q: must not have a query, fragment or user info", cfg.Issuer)
 	}
 	p := &Provider{
-		issuer:   cfg.Issuer,
-		loopback: cfg.AllowLoopbackHTTP,
+		issuer: cfg.Issuer,
+		// An https issuer has no business sending us to plain http, even
+		// on loopback.
+		loopback: cfg.AllowLoopbackHTTP && u.Scheme == "http",
 		client:   cfg.HTTPClient,
 		refetch:  cfg.RefetchInterval,
 		maxAge:   cfg.KeysMaxAge,

@@ -21,10 +21,10 @@ const ClockSkew = 60 * time.Second
 // MaxTokenBytes is the size of the largest token Verify looks at.
 const MaxTokenBytes = 64 << 10
 
-// Algorithms are the signature algorithms Verify accepts. HMAC algorithms
+// algorithms are the signature algorithms Verify accepts. HMAC algorithms
 // and "none" are never accepted: an issuer's tokens are verified with its
 // public keys only.
-var Algorithms = []jose.SignatureAlgorithm{
+var algorithms = []jose.SignatureAlgorithm{
 	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.ES256, jose.ES384, jose.EdDSA,
 }
 
@@ -77,7 +77,7 @@ func (p *Provider) Verify(ctx context.Context, rawToken, audience string) (*Clai
 	if err != nil {
 		return nil, err
 	}
-	jws, err := jose.ParseSignedCompact(rawToken, Algorithms)
+	jws, err := jose.ParseSignedCompact(rawToken, algorithms)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, reject(ErrMalformed, "not a compact JWS")
 	}
@@ -177,7 +177,7 @@ func parseHeader(raw string) (header, error) {
 			return header{}, reject(ErrMalformed, "kid is not a string")
 		}
 	}
-	if !slices.Contains(Algorithms, jose.SignatureAlgorithm(h.alg)) {
+	if !slices.Contains(algorithms, jose.SignatureAlgorithm(h.alg)) {
 		return header{}, reject(ErrAlgorithm, "%q", truncate(h.alg))
 	}
 	for _, name := range []string{"crit", "b64"} {

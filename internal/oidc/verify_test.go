@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -420,5 +422,39 @@ func TestClaimsHelpers(t *testing.T) {
 	}
 	if len(c.Audience) != 1 || c.Audience[0] != audience {
 		t.Errorf("got aud %q", c.Audience)
+	}
+}
+
+func TestDiscoveryRefusesInsecureEndpoints(t *testing.T) {
+	tests := []struct {
+		name    string
+		tls     bool
+		jwksURI string
+	}{
+		{"https issuer, loopback http keys", true, "http://127.0.0.1:1/jwks"},
+		{"loopback issuer, remote http keys", false, "http://keys.example.com/jwks"},
+		{"loopback issuer, no keys", false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var issuer string
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, issuer, tt.jwksURI)
+			})
+			srv := httptest.NewServer(h)
+			if tt.tls {
+				srv.Close()
+				srv = httptest.NewTLSServer(h)
+			}
+			defer srv.Close()
+			issuer = srv.URL
+			p, err := oidc.New(oidc.Config{Issuer: issuer, AllowLoopbackHTTP: true, HTTPClient: srv.Client()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Discover(context.Background()); err == nil || !strings.Contains(err.Error(), "jwks_uri") {
+				t.Errorf("got %v, want jwks_uri refused", err)
+			}
+		})
 	}
 }
