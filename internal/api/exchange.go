@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -60,4 +61,85 @@ func groupsOrEmpty(t *store.Token) []string {
 		return []string{}
 	}
 	return t.Groups
+}
+
+// DeviceStartRequest is the body of POST /api/v1/auth/device.
+type DeviceStartRequest struct {
+	// Provider names an auth.oidc provider; empty means the first.
+	Provider string `json:"provider,omitempty"`
+}
+
+// DeviceStart answers POST /api/v1/auth/device: what to show the user, and
+// the handle to poll POST /api/v1/auth/device/token with.
+type DeviceStart struct {
+	Handle                  string    `json:"handle"`
+	UserCode                string    `json:"user_code"`
+	VerificationURI         string    `json:"verification_uri"`
+	VerificationURIComplete string    `json:"verification_uri_complete,omitempty"`
+	ExpiresAt               time.Time `json:"expires_at"`
+}
+
+// DeviceTokenRequest is the body of POST /api/v1/auth/device/token.
+type DeviceTokenRequest struct {
+	Handle string `json:"handle"`
+}
+
+// DevicePending is the 202 answer while the user has not signed in yet.
+type DevicePending struct {
+	Status string `json:"status"` // "pending"
+}
+
+func (s *Server) deviceStart(w http.ResponseWriter, r *http.Request) {
+	err := func() error {
+		if s.DeviceStart == nil {
+			return errNotImplemented
+		}
+		src := sourceOf(r)
+		if s.SignInBlocked != nil && s.SignInBlocked(src) {
+			return errRateLimited
+		}
+		var req DeviceStartRequest
+		if err := decodeBody(w, r, &req); err != nil {
+			return err
+		}
+		out, err := s.DeviceStart(r.Context(), src, req.Provider)
+		if errors.Is(err, ErrExchangeRefused) {
+			return &httpError{http.StatusBadRequest, err.Error()}
+		}
+		if err != nil {
+			return fmt.Errorf("device sign-in: %w", err)
+		}
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}()
+	if err != nil {
+		s.fail(w, r, err)
+	}
+}
+
+func (s *Server) deviceToken(w http.ResponseWriter, r *http.Request) {
+	err := func() error {
+		if s.DeviceToken == nil {
+			return errNotImplemented
+		}
+		var req DeviceTokenRequest
+		if err := decodeBody(w, r, &req); err != nil {
+			return err
+		}
+		secret, t, pending, err := s.DeviceToken(r.Context(), req.Handle)
+		switch {
+		case errors.Is(err, ErrExchangeRefused):
+			return &httpError{http.StatusUnauthorized, err.Error()}
+		case err != nil:
+			return fmt.Errorf("device sign-in: %w", err)
+		case pending:
+			writeJSON(w, http.StatusAccepted, DevicePending{Status: "pending"})
+			return nil
+		}
+		writeJSON(w, http.StatusOK, IssuedToken{Token: secret, ID: t.ID, Identity: t.Identity, Groups: groupsOrEmpty(t), Kind: t.Kind, ExpiresAt: t.ExpiresAt})
+		return nil
+	}()
+	if err != nil {
+		s.fail(w, r, err)
+	}
 }

@@ -46,6 +46,11 @@ type Server struct {
 	// source, for a gatehouse token. A refusal wraps ErrExchangeRefused
 	// with a reason safe to show.
 	Exchange func(ctx context.Context, source, token string) (string, *store.Token, error)
+	// DeviceStart begins a device sign-in with an identity provider for
+	// a client at source; DeviceToken waits a while for it to finish,
+	// reporting pending when it has not. Refusals wrap ErrExchangeRefused.
+	DeviceStart func(ctx context.Context, source, provider string) (*DeviceStart, error)
+	DeviceToken func(ctx context.Context, handle string) (secret string, t *store.Token, pending bool, err error)
 	// SignInBlocked, if set, reports whether sign-ins from the client
 	// address source are refused for now (too many failures): the API then
 	// answers 429 before looking at the token.
@@ -88,6 +93,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /api/v1/whoami", s.authed(s.whoami))
 	mux.HandleFunc("POST /api/v1/auth/exchange", s.exchange)
+	mux.HandleFunc("POST /api/v1/auth/device", s.deviceStart)
+	mux.HandleFunc("POST /api/v1/auth/device/token", s.deviceToken)
 	mux.Handle("GET /api/v1/sessions", s.authed(s.listSessions))
 	mux.Handle("GET /api/v1/sessions/{id}", s.authed(s.getSession))
 	mux.Handle("GET /api/v1/sessions/{id}/events", s.authed(s.listEvents))

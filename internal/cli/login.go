@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,11 +18,13 @@ import (
 // newLoginCmd returns "gatehouse login": exchange a workload's OIDC token
 // for a gatehouse token and keep it for the other commands.
 func newLoginCmd(o *clientOptions) *cobra.Command {
-	var oidcToken, oidcTokenFile string
+	var oidcToken, oidcTokenFile, provider string
 	cmd := &cobra.Command{
-		Use:   "login --oidc-token TOKEN | --oidc-token-file FILE",
-		Short: "Sign in: exchange a CI or platform OIDC token for a short-lived gatehouse token",
-		Long: "Login presents an OIDC token that your CI system or platform gives your job (GitHub\n" +
+		Use:   "login [--provider NAME] | --oidc-token TOKEN | --oidc-token-file FILE",
+		Short: "Sign in with your identity provider, or exchange a CI or platform OIDC token",
+		Long: "Without flags, login signs you in with the gateway's identity provider (auth.oidc):\n" +
+			"it prints a URL and a code to enter there, and waits until you have signed in.\n\n" +
+			"With --oidc-token, it presents an OIDC token that your CI system or platform gives your job (GitHub\n" +
 			"Actions, GitLab CI, a Kubernetes service account) to the gateway, which checks it\n" +
 			"against its auth.workloads rules and answers with a gatehouse token for the identity\n" +
 			"the matching rule names. The token is saved (mode 0600) where the other commands and\n" +
@@ -38,15 +41,17 @@ func newLoginCmd(o *clientOptions) *cobra.Command {
 					return fmt.Errorf("read --oidc-token-file: %w", err)
 				}
 				raw = strings.TrimSpace(string(b))
-			case oidcToken == "":
-				return errors.New("missing --oidc-token or --oidc-token-file: sign-in of people through the browser is not available yet")
 			}
 			c, err := o.clientWith("")
 			if err != nil {
 				return err
 			}
 			var out api.IssuedToken
-			if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/auth/exchange", nil, api.ExchangeRequest{Token: raw}, &out); err != nil {
+			if raw == "" {
+				if err := deviceLogin(cmd, c, provider, &out); err != nil {
+					return err
+				}
+			} else if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/auth/exchange", nil, api.ExchangeRequest{Token: raw}, &out); err != nil {
 				var ae *apiError
 				if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
 					return fmt.Errorf("the gateway refused the OIDC token: %s", ae.Message)
@@ -68,6 +73,7 @@ func newLoginCmd(o *clientOptions) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&oidcToken, "oidc-token", "", "the OIDC token to exchange")
 	cmd.Flags().StringVar(&oidcTokenFile, "oidc-token-file", "", "a file holding the OIDC token (e.g. a Kubernetes projected token)")
+	cmd.Flags().StringVar(&provider, "provider", "", "the identity provider to sign in with (auth.oidc name; default the first)")
 	return cmd
 }
 
@@ -90,4 +96,39 @@ func (o *clientOptions) saveToken(tok string) (string, error) {
 		return "", fmt.Errorf("save token: %w", err)
 	}
 	return path, nil
+}
+
+// deviceLogin runs the device sign-in through the gateway, which holds the
+// identity provider's client secret.
+func deviceLogin(cmd *cobra.Command, c *apiClient, provider string, out *api.IssuedToken) error {
+	ctx := cmd.Context()
+	var start api.DeviceStart
+	if err := c.do(ctx, http.MethodPost, "/api/v1/auth/device", nil, api.DeviceStartRequest{Provider: provider}, &start); err != nil {
+		return err
+	}
+	w := cmd.ErrOrStderr()
+	fmt.Fprintf(w, "To sign in, open %s and enter the code %s\n", termSafe(start.VerificationURI, false), termSafe(start.UserCode, false))
+	if start.VerificationURIComplete != "" {
+		fmt.Fprintf(w, "or open %s\n", termSafe(start.VerificationURIComplete, false))
+	}
+	fmt.Fprintln(w, "Waiting for you to sign in...")
+	for {
+		var raw json.RawMessage
+		err := c.do(ctx, http.MethodPost, "/api/v1/auth/device/token", nil, api.DeviceTokenRequest{Handle: start.Handle}, &raw)
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+			return fmt.Errorf("sign-in refused: %s", ae.Message)
+		}
+		if err != nil {
+			return err
+		}
+		var pending api.DevicePending
+		if json.Unmarshal(raw, &pending) == nil && pending.Status == "pending" {
+			if time.Now().After(start.ExpiresAt) {
+				return errors.New("the sign-in code expired; run gatehouse login again")
+			}
+			continue
+		}
+		return json.Unmarshal(raw, out)
+	}
 }

@@ -98,14 +98,32 @@ type Store struct {
 type Auth struct {
 	TokenTTL         time.Duration `yaml:"token_ttl"`
 	WorkloadTokenTTL time.Duration `yaml:"workload_token_ttl"`
-	// OIDC and SAML are reserved for signing in people; a non-empty value
-	// is refused until they are implemented.
-	OIDC yaml.Node `yaml:"oidc"`
+	// OIDC are the identity providers people sign in with (`gatehouse
+	// login`, device flow run by the gateway).
+	OIDC []OIDCProvider `yaml:"oidc"`
+	// SAML is reserved; a non-empty value is refused until it works.
 	SAML yaml.Node `yaml:"saml"`
 	// Workloads are the trust rules for exchanging a CI system's or a
 	// platform's OIDC token for a gatehouse token; the first rule whose
 	// issuer, audience and claims match decides the identity.
 	Workloads []Workload `yaml:"workloads"`
+}
+
+// OIDCProvider is an OpenID Connect identity provider for people.
+type OIDCProvider struct {
+	// Name tells providers apart in `gatehouse login --provider`; default
+	// the issuer's host.
+	Name         string `yaml:"name"`
+	Issuer       string `yaml:"issuer"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret Secret `yaml:"client_secret"`
+	// Scopes to ask for; default openid, profile, email.
+	Scopes []string `yaml:"scopes"`
+	// GroupsClaim names the claim that lists the user's groups.
+	GroupsClaim string `yaml:"groups_claim"`
+	// AllowedDomains, when set, admit only verified emails in these
+	// domains.
+	AllowedDomains []string `yaml:"allowed_domains"`
 }
 
 // Workload is one trust rule for workload identity.
@@ -508,7 +526,7 @@ func (c *Config) Validate() error {
 	for _, r := range []struct {
 		field string
 		n     yaml.Node
-	}{{"auth.oidc", c.Auth.OIDC}, {"auth.saml", c.Auth.SAML}} {
+	}{{"auth.saml", c.Auth.SAML}} {
 		if nodeSet(r.n) {
 			return fieldErr(r.field, "", "not supported by this version of gatehouse")
 		}
@@ -541,6 +559,32 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateMasking(); err != nil {
 		return err
+	}
+	providers := map[string]bool{}
+	for i := range c.Auth.OIDC {
+		p := &c.Auth.OIDC[i]
+		field := fmt.Sprintf("auth.oidc[%d]", i)
+		u, err := url.Parse(p.Issuer)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			return fieldErr(field+".issuer", p.Issuer, "must be the provider's https URL")
+		case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+			return fieldErr(field+".issuer", p.Issuer, "must be https (http only on a loopback address)")
+		case p.ClientID == "":
+			return fieldErr(field+".client_id", "", "must be set")
+		}
+		if p.Name == "" {
+			p.Name = u.Hostname()
+		}
+		if providers[p.Name] {
+			return fieldErr(field+".name", p.Name, "two providers have this name")
+		}
+		providers[p.Name] = true
+		for j, d := range p.AllowedDomains {
+			if d == "" || strings.ContainsAny(d, "@ ") {
+				return fieldErr(fmt.Sprintf("%s.allowed_domains[%d]", field, j), d, "must be a domain such as example.com")
+			}
+		}
 	}
 	for i, w := range c.Auth.Workloads {
 		if err := w.validate(fmt.Sprintf("auth.workloads[%d]", i)); err != nil {

@@ -126,3 +126,46 @@ func TestWorkloadIdentity(t *testing.T) {
 		}
 	}
 }
+
+// TestPersonLogin signs a person in with `gatehouse login` through the
+// device flow the gateway runs against an OIDC provider, uses the token,
+// and checks allowed_domains and the groups claim.
+func TestPersonLogin(t *testing.T) {
+	t.Parallel()
+	op := oidctest.Start(t)
+	op.SetDeviceInterval(time.Second)
+	h := startUp(t, func(cfg *config.Config) {
+		cfg.Auth.OIDC = []config.OIDCProvider{{
+			Name: "corp", Issuer: op.Issuer(), ClientID: oidctest.ClientID,
+			GroupsClaim: "groups", AllowedDomains: []string{"example.com"},
+		}}
+	})
+	home := t.TempDir()
+	op.AutoApproveDevices(map[string]any{"sub": "u1", "email": "alice@example.com", "email_verified": true, "groups": []string{"ci", "dba"}})
+	res := h.runCLIAs(t, home, "login")
+	if res.Code != 0 || !strings.Contains(res.Stderr, "enter the code") || !strings.Contains(res.Stderr, "signed in as alice@example.com (groups ci,dba)") {
+		t.Fatalf("login: exit %d, %s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	tok := strings.TrimSpace(h.runCLIAs(t, home, "token").Stdout)
+	if out, err := h.psql(t, tok, "person", "-A", "-t", "-c", "SELECT 1"); err != nil || out != "1\n" {
+		t.Fatalf("psql as the signed-in person: %v: %q", err, out)
+	}
+	res = h.runCLIAs(t, home, "sessions", "list")
+	if res.Code != 0 {
+		t.Errorf("a client command with the saved token: exit %d, %s", res.Code, res.Stderr)
+	}
+
+	op.AutoApproveDevices(map[string]any{"sub": "u2", "email": "eve@evil.example.org", "email_verified": true})
+	res = h.runCLIAs(t, home, "login")
+	if res.Code == 0 || !strings.Contains(res.Stderr, "allowed domain") {
+		t.Errorf("login from another domain: exit %d, %s", res.Code, res.Stderr)
+	}
+	op.AutoApproveDevices(map[string]any{"sub": "u3", "email": "bob@example.com", "email_verified": false})
+	if res = h.runCLIAs(t, home, "login"); res.Code == 0 {
+		t.Errorf("login with an unverified email: exit 0, %s", res.Stderr)
+	}
+	evs, _ := h.g.Store().ListAudit(context.Background(), store.AuditFilter{Identity: "alice@example.com"})
+	if len(evs) == 0 || evs[len(evs)-1].Type != store.AuditExchange || !strings.Contains(evs[len(evs)-1].Reason, "corp") {
+		t.Errorf("audit log of alice: %+v", evs)
+	}
+}

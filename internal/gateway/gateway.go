@@ -64,6 +64,8 @@ type Gateway struct {
 	live      liveSessions
 	limiter   failLimiter
 	workloads *workloads
+	people    *people
+	baseCtx   context.Context // ends when the gateway closes
 
 	local   *connector.Connector
 	spool   *recording.Spool
@@ -127,6 +129,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	ctx, g.cancel = context.WithCancel(ctx)
+	g.baseCtx = ctx
 	defer func() {
 		if err != nil {
 			g.Close(context.Background())
@@ -143,6 +146,11 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	}
 	g.store = db
 	g.issuer = &auth.Issuer{Store: db}
+	if len(cfg.Auth.OIDC) > 0 {
+		if g.people, err = newPeople(cfg.Auth.OIDC); err != nil {
+			return err
+		}
+	}
 	if len(cfg.Auth.Workloads) > 0 {
 		if g.workloads, err = newWorkloads(cfg.Auth.Workloads); err != nil {
 			return err
@@ -379,6 +387,8 @@ func (g *Gateway) startAPI(ctx context.Context) error {
 		EnableIdentity:  g.enableIdentity,
 		SignInBlocked:   g.signInBlocked,
 		Exchange:        g.exchange,
+		DeviceStart:     g.deviceStart,
+		DeviceToken:     g.deviceToken,
 		SignInFailed:    g.signInFailed,
 		JoinToken:       g.newJoinToken,
 		ConnectorOnline: g.connectorOnline,
