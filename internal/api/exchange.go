@@ -143,3 +143,73 @@ func (s *Server) deviceToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 	}
 }
+
+// AuthorizeRequest is the body of POST /api/v1/auth/authorize.
+type AuthorizeRequest struct {
+	Provider    string `json:"provider,omitempty"`
+	RedirectURI string `json:"redirect_uri"`
+}
+
+// AuthorizeStart answers POST /api/v1/auth/authorize.
+type AuthorizeStart struct {
+	URL   string `json:"url"`
+	State string `json:"state"`
+}
+
+// AuthorizeTokenRequest is the body of POST /api/v1/auth/authorize/token.
+type AuthorizeTokenRequest struct {
+	State string `json:"state"`
+	Code  string `json:"code"`
+}
+
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	err := func() error {
+		if s.Authorize == nil {
+			return errNotImplemented
+		}
+		src := sourceOf(r)
+		if s.SignInBlocked != nil && s.SignInBlocked(src) {
+			return errRateLimited
+		}
+		var req AuthorizeRequest
+		if err := decodeBody(w, r, &req); err != nil {
+			return err
+		}
+		u, state, err := s.Authorize(r.Context(), src, req.Provider, req.RedirectURI)
+		if errors.Is(err, ErrExchangeRefused) {
+			return &httpError{http.StatusBadRequest, err.Error()}
+		}
+		if err != nil {
+			return fmt.Errorf("browser sign-in: %w", err)
+		}
+		writeJSON(w, http.StatusOK, AuthorizeStart{URL: u, State: state})
+		return nil
+	}()
+	if err != nil {
+		s.fail(w, r, err)
+	}
+}
+
+func (s *Server) authorizeToken(w http.ResponseWriter, r *http.Request) {
+	err := func() error {
+		if s.AuthorizeToken == nil {
+			return errNotImplemented
+		}
+		var req AuthorizeTokenRequest
+		if err := decodeBody(w, r, &req); err != nil {
+			return err
+		}
+		secret, t, err := s.AuthorizeToken(r.Context(), sourceOf(r), req.State, req.Code)
+		if errors.Is(err, ErrExchangeRefused) {
+			return &httpError{http.StatusUnauthorized, err.Error()}
+		}
+		if err != nil {
+			return fmt.Errorf("browser sign-in: %w", err)
+		}
+		writeJSON(w, http.StatusOK, IssuedToken{Token: secret, ID: t.ID, Identity: t.Identity, Groups: groupsOrEmpty(t), Kind: t.Kind, ExpiresAt: t.ExpiresAt})
+		return nil
+	}()
+	if err != nil {
+		s.fail(w, r, err)
+	}
+}

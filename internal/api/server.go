@@ -51,6 +51,11 @@ type Server struct {
 	// reporting pending when it has not. Refusals wrap ErrExchangeRefused.
 	DeviceStart func(ctx context.Context, source, provider string) (*DeviceStart, error)
 	DeviceToken func(ctx context.Context, handle string) (secret string, t *store.Token, pending bool, err error)
+	// Authorize begins a browser sign-in that redirects to redirectURI (a
+	// loopback address of the CLI) and returns the provider's URL and the
+	// state; AuthorizeToken finishes it with the code the browser brought.
+	Authorize      func(ctx context.Context, source, provider, redirectURI string) (authURL, state string, err error)
+	AuthorizeToken func(ctx context.Context, source, state, code string) (string, *store.Token, error)
 	// SignInBlocked, if set, reports whether sign-ins from the client
 	// address source are refused for now (too many failures): the API then
 	// answers 429 before looking at the token.
@@ -95,6 +100,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/auth/exchange", s.exchange)
 	mux.HandleFunc("POST /api/v1/auth/device", s.deviceStart)
 	mux.HandleFunc("POST /api/v1/auth/device/token", s.deviceToken)
+	mux.HandleFunc("POST /api/v1/auth/authorize", s.authorize)
+	mux.HandleFunc("POST /api/v1/auth/authorize/token", s.authorizeToken)
 	mux.Handle("GET /api/v1/sessions", s.authed(s.listSessions))
 	mux.Handle("GET /api/v1/sessions/{id}", s.authed(s.getSession))
 	mux.Handle("GET /api/v1/sessions/{id}/events", s.authed(s.listEvents))

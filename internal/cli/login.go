@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"os/exec"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +21,7 @@ import (
 // for a gatehouse token and keep it for the other commands.
 func newLoginCmd(o *clientOptions) *cobra.Command {
 	var oidcToken, oidcTokenFile, provider string
+	var browser, noOpen bool
 	cmd := &cobra.Command{
 		Use:   "login [--provider NAME] | --oidc-token TOKEN | --oidc-token-file FILE",
 		Short: "Sign in with your identity provider, or exchange a CI or platform OIDC token",
@@ -47,7 +50,11 @@ func newLoginCmd(o *clientOptions) *cobra.Command {
 				return err
 			}
 			var out api.IssuedToken
-			if raw == "" {
+			if raw == "" && browser {
+				if err := browserLogin(cmd, c, provider, !noOpen, &out); err != nil {
+					return err
+				}
+			} else if raw == "" {
 				if err := deviceLogin(cmd, c, provider, &out); err != nil {
 					return err
 				}
@@ -73,6 +80,8 @@ func newLoginCmd(o *clientOptions) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&oidcToken, "oidc-token", "", "the OIDC token to exchange")
 	cmd.Flags().StringVar(&oidcTokenFile, "oidc-token-file", "", "a file holding the OIDC token (e.g. a Kubernetes projected token)")
+	cmd.Flags().BoolVar(&browser, "browser", false, "sign in through this machine's browser (authorization code with PKCE, redirect to a loopback port)")
+	cmd.Flags().BoolVar(&noOpen, "no-open", false, "with --browser: print the URL instead of opening a browser")
 	cmd.Flags().StringVar(&provider, "provider", "", "the identity provider to sign in with (auth.oidc name; default the first)")
 	return cmd
 }
@@ -130,5 +139,78 @@ func deviceLogin(cmd *cobra.Command, c *apiClient, provider string, out *api.Iss
 			continue
 		}
 		return json.Unmarshal(raw, out)
+	}
+}
+
+// browserLogin runs the authorization code flow: the browser comes back to
+// a listener on a loopback port with the code, which the gateway (holding
+// the PKCE verifier and the client secret) exchanges.
+func browserLogin(cmd *cobra.Command, c *apiClient, provider string, open bool, out *api.IssuedToken) error {
+	ctx := cmd.Context()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen for the browser: %w", err)
+	}
+	defer ln.Close()
+	redirect := "http://" + ln.Addr().String() + "/callback"
+	var start api.AuthorizeStart
+	if err := c.do(ctx, http.MethodPost, "/api/v1/auth/authorize", nil, api.AuthorizeRequest{Provider: provider, RedirectURI: redirect}, &start); err != nil {
+		return err
+	}
+	type result struct{ code, err string }
+	got := make(chan result, 1)
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if r.URL.Path != "/callback" || q.Get("state") != start.State {
+			http.Error(w, "unexpected request", http.StatusBadRequest)
+			return
+		}
+		res := result{code: q.Get("code"), err: q.Get("error")}
+		if res.code == "" && res.err == "" {
+			res.err = "no code"
+		}
+		if res.err != "" {
+			fmt.Fprintln(w, "Sign-in failed; you can close this window.")
+		} else {
+			fmt.Fprintln(w, "Signed in; you can close this window and go back to the terminal.")
+		}
+		select {
+		case got <- res:
+		default:
+		}
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	fmt.Fprintf(cmd.ErrOrStderr(), "Open this URL to sign in: %s\n", start.URL)
+	if open {
+		openBrowser(start.URL)
+	}
+	var res result
+	select {
+	case res = <-got:
+	case <-time.After(10 * time.Minute):
+		return errors.New("no sign-in within 10 minutes")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if res.err != "" {
+		return fmt.Errorf("sign-in failed at the identity provider: %s", termSafe(res.err, false))
+	}
+	err = c.do(ctx, http.MethodPost, "/api/v1/auth/authorize/token", nil, api.AuthorizeTokenRequest{State: start.State, Code: res.code}, out)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+		return fmt.Errorf("sign-in refused: %s", ae.Message)
+	}
+	return err
+}
+
+// openBrowser tries the usual openers; the URL is printed anyway.
+func openBrowser(u string) {
+	for _, opener := range []string{"xdg-open", "open"} {
+		if path, err := exec.LookPath(opener); err == nil {
+			if exec.Command(path, u).Start() == nil {
+				return
+			}
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -167,5 +169,60 @@ func TestPersonLogin(t *testing.T) {
 	evs, _ := h.g.Store().ListAudit(context.Background(), store.AuditFilter{Identity: "alice@example.com"})
 	if len(evs) == 0 || evs[len(evs)-1].Type != store.AuditExchange || !strings.Contains(evs[len(evs)-1].Reason, "corp") {
 		t.Errorf("audit log of alice: %+v", evs)
+	}
+}
+
+// TestPersonLoginBrowser: `gatehouse login --browser` with the
+// authorization code flow and PKCE; a Go HTTP client stands in for the
+// browser and follows the redirects back to the CLI's loopback listener.
+func TestPersonLoginBrowser(t *testing.T) {
+	t.Parallel()
+	op := oidctest.Start(t)
+	op.SetUser(map[string]any{"sub": "u9", "email": "carol@example.com", "email_verified": true, "groups": []string{"ci"}})
+	h := startUp(t, func(cfg *config.Config) {
+		cfg.Auth.OIDC = []config.OIDCProvider{{Issuer: op.Issuer(), ClientID: oidctest.ClientID, GroupsClaim: "groups"}}
+	})
+	home := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "login", "--browser", "--no-open")
+	cmd.Env = cleanEnv(cliEnv+"=1", "GATEHOUSE_URL="+h.apiURL(), "HOME="+home, "XDG_CONFIG_HOME=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(all.String(), "\n") {
+		n, err := stderr.Read(buf)
+		all.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("CLI output ended: %q", all.String())
+		}
+	}
+	_, u, ok := strings.Cut(strings.TrimSpace(all.String()), "Open this URL to sign in: ")
+	if !ok {
+		t.Fatalf("no URL printed: %q", all.String())
+	}
+	resp, err := http.Get(u) // the "browser": follows the redirect to the CLI
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "Signed in") {
+		t.Errorf("callback page: %q", page)
+	}
+	rest, _ := io.ReadAll(stderr)
+	all.Write(rest)
+	if err := cmd.Wait(); err != nil || !strings.Contains(all.String(), "signed in as carol@example.com (groups ci)") {
+		t.Fatalf("login --browser: %v: %s", err, all.String())
+	}
+	tok := strings.TrimSpace(h.runCLIAs(t, home, "token").Stdout)
+	if out, err := h.psql(t, tok, "browser", "-A", "-t", "-c", "SELECT 2"); err != nil || out != "2\n" {
+		t.Fatalf("psql after a browser sign-in: %v: %q", err, out)
 	}
 }

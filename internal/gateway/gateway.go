@@ -389,6 +389,8 @@ func (g *Gateway) startAPI(ctx context.Context) error {
 		Exchange:        g.exchange,
 		DeviceStart:     g.deviceStart,
 		DeviceToken:     g.deviceToken,
+		Authorize:       g.authorize,
+		AuthorizeToken:  g.authorizeToken,
 		SignInFailed:    g.signInFailed,
 		JoinToken:       g.newJoinToken,
 		ConnectorOnline: g.connectorOnline,

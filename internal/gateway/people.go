@@ -49,6 +49,7 @@ type people struct {
 	order   []string
 	mu      sync.Mutex
 	devices map[string]*deviceLogin
+	codes   map[string]*codeLogin // by state
 }
 
 func newPeople(cfgs []config.OIDCProvider) (*people, error) {
@@ -224,4 +225,84 @@ func (g *Gateway) refuseLogin(ctx context.Context, source, identity, reason stri
 	}
 	g.audit(ctx, &store.AuditEvent{Type: store.AuditLoginFailed, Identity: identity, Source: source, Reason: "sign-in: " + reason})
 	return fmt.Errorf("%w: %s", api.ErrExchangeRefused, reason)
+}
+
+// authCodeTTL bounds how long a browser sign-in may take.
+const authCodeTTL = 10 * time.Minute
+
+// codeLogin is a browser sign-in in progress: the PKCE verifier stays on
+// the gateway, tied to the state the browser carries.
+type codeLogin struct {
+	person      *person
+	verifier    string
+	redirectURI string
+	expiry      time.Time
+}
+
+// authorize begins a browser sign-in (authorization code with PKCE) whose
+// redirect goes to the CLI's loopback listener.
+func (g *Gateway) authorize(ctx context.Context, source, name, redirectURI string) (string, string, error) {
+	if g.people == nil || len(g.people.order) == 0 {
+		return "", "", fmt.Errorf("%w: no identity provider is configured (auth.oidc)", api.ErrExchangeRefused)
+	}
+	u, err := url.Parse(redirectURI)
+	if err != nil || u.Scheme != "http" || !isLoopback(u.Hostname()) {
+		return "", "", fmt.Errorf("%w: the redirect must go to http on a loopback address", api.ErrExchangeRefused)
+	}
+	if name == "" {
+		name = g.people.order[0]
+	}
+	p := g.people.byName[name]
+	if p == nil {
+		return "", "", fmt.Errorf("%w: no identity provider named %q", api.ErrExchangeRefused, name)
+	}
+	client, err := p.oidcClient(ctx)
+	if err != nil {
+		return "", "", fmt.Errorf("identity provider %s: %w", name, err)
+	}
+	state, verifier := oidc.NewState(), oidc.NewCodeVerifier()
+	authURL, err := client.AuthCodeURL(state, verifier, redirectURI)
+	if err != nil {
+		return "", "", err
+	}
+	g.people.mu.Lock()
+	defer g.people.mu.Unlock()
+	if g.people.codes == nil {
+		g.people.codes = map[string]*codeLogin{}
+	}
+	now := time.Now()
+	for k, c := range g.people.codes {
+		if now.After(c.expiry) {
+			delete(g.people.codes, k)
+		}
+	}
+	if len(g.people.codes) >= maxDeviceLogins {
+		return "", "", errors.New("too many sign-ins in progress")
+	}
+	g.people.codes[state] = &codeLogin{person: p, verifier: verifier, redirectURI: redirectURI, expiry: now.Add(authCodeTTL)}
+	return authURL, state, nil
+}
+
+// authorizeToken finishes a browser sign-in with the code the provider
+// sent to the CLI's listener.
+func (g *Gateway) authorizeToken(ctx context.Context, source, state, code string) (string, *store.Token, error) {
+	if g.people == nil {
+		return "", nil, fmt.Errorf("%w: unknown sign-in", api.ErrExchangeRefused)
+	}
+	g.people.mu.Lock()
+	cl := g.people.codes[state]
+	delete(g.people.codes, state) // one try per state
+	g.people.mu.Unlock()
+	if cl == nil || time.Now().After(cl.expiry) {
+		return "", nil, g.refuseLogin(ctx, source, "", "unknown or expired sign-in state")
+	}
+	client, err := cl.person.oidcClient(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	tok, err := client.ExchangeCode(ctx, code, cl.verifier, cl.redirectURI)
+	if err != nil {
+		return "", nil, g.refuseLogin(ctx, source, "", "the provider refused the code: "+err.Error())
+	}
+	return g.signInPerson(ctx, source, cl.person, tok.IDToken)
 }
