@@ -136,15 +136,25 @@ func TestPersonLogin(t *testing.T) {
 	t.Parallel()
 	op := oidctest.Start(t)
 	op.SetDeviceInterval(time.Second)
+	clientSecret := "cs-" + randHex(t, 16)
+	op.RegisterClient("gatehouse-confidential", clientSecret)
 	h := startUp(t, func(cfg *config.Config) {
 		cfg.Auth.OIDC = []config.OIDCProvider{{
-			Name: "corp", Issuer: op.Issuer(), ClientID: oidctest.ClientID,
+			Name: "corp", Issuer: op.Issuer(), ClientID: "gatehouse-confidential", ClientSecret: config.Secret(clientSecret),
 			GroupsClaim: "groups", AllowedDomains: []string{"example.com"},
 		}}
 	})
+	defer func() {
+		if strings.Contains(h.logs.String(), clientSecret) {
+			t.Error("the OIDC client secret appears in the gateway's log")
+		}
+	}()
 	home := t.TempDir()
 	op.AutoApproveDevices(map[string]any{"sub": "u1", "email": "alice@example.com", "email_verified": true, "groups": []string{"ci", "dba"}})
 	res := h.runCLIAs(t, home, "login")
+	if strings.Contains(res.Stdout+res.Stderr, clientSecret) {
+		t.Error("the OIDC client secret reached the CLI")
+	}
 	if res.Code != 0 || !strings.Contains(res.Stderr, "enter the code") || !strings.Contains(res.Stderr, "signed in as alice@example.com (groups ci,dba)") {
 		t.Fatalf("login: exit %d, %s%s", res.Code, res.Stdout, res.Stderr)
 	}
