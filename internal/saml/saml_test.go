@@ -269,6 +269,7 @@ func TestRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			idp, sp, clock, p := setup(t)
 			xml := p.XML(t)
 			if tt.sp != nil {
@@ -431,4 +432,42 @@ func (ti *testIdP) resign(t *testing.T, xml string) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+func TestConcurrentPosts(t *testing.T) {
+	_, sp, _, p := setup(t)
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := sp.ParseResponse(p.Request())
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range n {
+		err := <-errs
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, saml.ErrReplayed), errors.Is(err, saml.ErrUnknownRequest):
+		default:
+			t.Errorf("unexpected error %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d posts of one response accepted, want 1", ok)
+	}
+}
+
+func TestReplayToFreshRequest(t *testing.T) {
+	// A response accepted once stays refused even if its request were
+	// pending again.
+	_, sp, _, p := setup(t)
+	if _, err := sp.ParseResponse(p.Request()); err != nil {
+		t.Fatal(err)
+	}
+	sp.ExpectRequestForTest(inResponseTo(t, p.XML(t)))
+	_, err := sp.ParseResponse(p.Request())
+	wantReason(t, err, saml.ErrReplayed)
 }
