@@ -346,15 +346,12 @@ func (sp *SP) consume(requestID, responseID string, ca *crewjam.Assertion, now t
 	if ca.ID == "" {
 		return refuse(ErrMalformed, errors.New("assertion has no ID"))
 	}
-	// Keep the IDs for as long as any check here or in crewjam/saml could
-	// still accept the assertion: crewjam refuses it MaxIssueDelay after
-	// its IssueInstant at the latest. A minute more covers the boundary.
+	// Keep the IDs for as long as crewjam/saml could still accept the
+	// assertion: it refuses one whose IssueInstant is more than
+	// saml.MaxIssueDelay old, whatever its NotOnOrAfter says (so an IdP's
+	// distant NotOnOrAfter cannot pin entries). The skew and a minute more
+	// cover the boundary.
 	until := ca.IssueInstant.Add(crewjam.MaxIssueDelay + crewjam.MaxClockSkew + time.Minute)
-	if c := ca.Conditions; c != nil && !c.NotOnOrAfter.IsZero() {
-		if d := c.NotOnOrAfter.Add(crewjam.MaxClockSkew + time.Minute); d.After(until) {
-			until = d
-		}
-	}
 	keys := []string{"assertion:" + ca.ID}
 	if responseID != "" {
 		keys = append(keys, "response:"+responseID)
