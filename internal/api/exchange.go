@@ -213,3 +213,98 @@ func (s *Server) authorizeToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 	}
 }
+
+// SAMLStartRequest is the body of POST /api/v1/auth/saml/start.
+type SAMLStartRequest struct {
+	RedirectURI string `json:"redirect_uri"`
+}
+
+func (s *Server) samlMetadata(w http.ResponseWriter, r *http.Request) {
+	if s.SAMLMetadata == nil {
+		s.fail(w, r, errNotImplemented)
+		return
+	}
+	md, err := s.SAMLMetadata()
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("SAML metadata: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	w.Write(md)
+}
+
+func (s *Server) samlStart(w http.ResponseWriter, r *http.Request) {
+	err := func() error {
+		if s.SAMLStart == nil {
+			return errNotImplemented
+		}
+		src := sourceOf(r)
+		if s.SignInBlocked != nil && s.SignInBlocked(src) {
+			return errRateLimited
+		}
+		var req SAMLStartRequest
+		if err := decodeBody(w, r, &req); err != nil {
+			return err
+		}
+		u, state, err := s.SAMLStart(r.Context(), src, req.RedirectURI)
+		if errors.Is(err, ErrExchangeRefused) {
+			return &httpError{http.StatusBadRequest, err.Error()}
+		}
+		if err != nil {
+			return fmt.Errorf("SAML sign-in: %w", err)
+		}
+		writeJSON(w, http.StatusOK, AuthorizeStart{URL: u, State: state})
+		return nil
+	}()
+	if err != nil {
+		s.fail(w, r, err)
+	}
+}
+
+// samlACS receives the identity provider's response through the browser
+// and sends the browser on to the CLI.
+func (s *Server) samlACS(w http.ResponseWriter, r *http.Request) {
+	if s.SAMLACS == nil {
+		s.fail(w, r, errNotImplemented)
+		return
+	}
+	if s.SignInBlocked != nil && s.SignInBlocked(sourceOf(r)) {
+		s.fail(w, r, errRateLimited)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	to, err := s.SAMLACS(r)
+	if errors.Is(err, ErrExchangeRefused) {
+		s.fail(w, r, &httpError{http.StatusUnauthorized, err.Error()})
+		return
+	}
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("SAML response: %w", err))
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+func (s *Server) samlToken(w http.ResponseWriter, r *http.Request) {
+	err := func() error {
+		if s.SAMLToken == nil {
+			return errNotImplemented
+		}
+		var req AuthorizeTokenRequest
+		if err := decodeBody(w, r, &req); err != nil {
+			return err
+		}
+		secret, t, err := s.SAMLToken(r.Context(), sourceOf(r), req.State, req.Code)
+		if errors.Is(err, ErrExchangeRefused) {
+			return &httpError{http.StatusUnauthorized, err.Error()}
+		}
+		if err != nil {
+			return fmt.Errorf("SAML sign-in: %w", err)
+		}
+		writeJSON(w, http.StatusOK, IssuedToken{Token: secret, ID: t.ID, Identity: t.Identity, Groups: groupsOrEmpty(t), Kind: t.Kind, ExpiresAt: t.ExpiresAt})
+		return nil
+	}()
+	if err != nil {
+		s.fail(w, r, err)
+	}
+}

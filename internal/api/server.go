@@ -56,6 +56,15 @@ type Server struct {
 	// state; AuthorizeToken finishes it with the code the browser brought.
 	Authorize      func(ctx context.Context, source, provider, redirectURI string) (authURL, state string, err error)
 	AuthorizeToken func(ctx context.Context, source, state, code string) (string, *store.Token, error)
+	// SAML sign-in of people: the service provider's metadata; the start
+	// of a sign-in whose browser ends at the CLI's loopback redirectURI
+	// (the IdP's URL and the state); the assertion consumer, which returns
+	// where to send the browser; and the one-time collection of the token.
+	// Nil hooks make the routes answer 501.
+	SAMLMetadata func() ([]byte, error)
+	SAMLStart    func(ctx context.Context, source, redirectURI string) (authURL, state string, err error)
+	SAMLACS      func(r *http.Request) (redirect string, err error)
+	SAMLToken    func(ctx context.Context, source, state, code string) (string, *store.Token, error)
 	// SignInBlocked, if set, reports whether sign-ins from the client
 	// address source are refused for now (too many failures): the API then
 	// answers 429 before looking at the token.
@@ -102,6 +111,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/auth/device/token", s.deviceToken)
 	mux.HandleFunc("POST /api/v1/auth/authorize", s.authorize)
 	mux.HandleFunc("POST /api/v1/auth/authorize/token", s.authorizeToken)
+	mux.HandleFunc("GET /api/v1/auth/saml/metadata", s.samlMetadata)
+	mux.HandleFunc("POST /api/v1/auth/saml/start", s.samlStart)
+	mux.HandleFunc("POST /api/v1/auth/saml/acs", s.samlACS)
+	mux.HandleFunc("POST /api/v1/auth/saml/token", s.samlToken)
 	mux.Handle("GET /api/v1/sessions", s.authed(s.listSessions))
 	mux.Handle("GET /api/v1/sessions/{id}", s.authed(s.getSession))
 	mux.Handle("GET /api/v1/sessions/{id}/events", s.authed(s.listEvents))

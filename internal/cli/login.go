@@ -21,7 +21,7 @@ import (
 // for a gatehouse token and keep it for the other commands.
 func newLoginCmd(o *clientOptions) *cobra.Command {
 	var oidcToken, oidcTokenFile, provider string
-	var browser, noOpen bool
+	var browser, noOpen, useSAML bool
 	cmd := &cobra.Command{
 		Use:   "login [--provider NAME] | --oidc-token TOKEN | --oidc-token-file FILE",
 		Short: "Sign in with your identity provider, or exchange a CI or platform OIDC token",
@@ -50,8 +50,16 @@ func newLoginCmd(o *clientOptions) *cobra.Command {
 				return err
 			}
 			var out api.IssuedToken
-			if raw == "" && browser {
-				if err := browserLogin(cmd, c, provider, !noOpen, &out); err != nil {
+			if raw == "" && useSAML {
+				if err := browserLogin(cmd, c, "/api/v1/auth/saml", func(redirect string) any {
+					return api.SAMLStartRequest{RedirectURI: redirect}
+				}, !noOpen, &out); err != nil {
+					return err
+				}
+			} else if raw == "" && browser {
+				if err := browserLogin(cmd, c, "/api/v1/auth/authorize", func(redirect string) any {
+					return api.AuthorizeRequest{Provider: provider, RedirectURI: redirect}
+				}, !noOpen, &out); err != nil {
 					return err
 				}
 			} else if raw == "" {
@@ -81,7 +89,8 @@ func newLoginCmd(o *clientOptions) *cobra.Command {
 	cmd.Flags().StringVar(&oidcToken, "oidc-token", "", "the OIDC token to exchange")
 	cmd.Flags().StringVar(&oidcTokenFile, "oidc-token-file", "", "a file holding the OIDC token (e.g. a Kubernetes projected token)")
 	cmd.Flags().BoolVar(&browser, "browser", false, "sign in through this machine's browser (authorization code with PKCE, redirect to a loopback port)")
-	cmd.Flags().BoolVar(&noOpen, "no-open", false, "with --browser: print the URL instead of opening a browser")
+	cmd.Flags().BoolVar(&useSAML, "saml", false, "sign in through this machine's browser with the gateway's SAML identity provider")
+	cmd.Flags().BoolVar(&noOpen, "no-open", false, "with --browser or --saml: print the URL instead of opening a browser")
 	cmd.Flags().StringVar(&provider, "provider", "", "the identity provider to sign in with (auth.oidc name; default the first)")
 	return cmd
 }
@@ -145,7 +154,7 @@ func deviceLogin(cmd *cobra.Command, c *apiClient, provider string, out *api.Iss
 // browserLogin runs the authorization code flow: the browser comes back to
 // a listener on a loopback port with the code, which the gateway (holding
 // the PKCE verifier and the client secret) exchanges.
-func browserLogin(cmd *cobra.Command, c *apiClient, provider string, open bool, out *api.IssuedToken) error {
+func browserLogin(cmd *cobra.Command, c *apiClient, base string, startBody func(redirect string) any, open bool, out *api.IssuedToken) error {
 	ctx := cmd.Context()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -154,7 +163,11 @@ func browserLogin(cmd *cobra.Command, c *apiClient, provider string, open bool, 
 	defer ln.Close()
 	redirect := "http://" + ln.Addr().String() + "/callback"
 	var start api.AuthorizeStart
-	if err := c.do(ctx, http.MethodPost, "/api/v1/auth/authorize", nil, api.AuthorizeRequest{Provider: provider, RedirectURI: redirect}, &start); err != nil {
+	startPath, tokenPath := base, base+"/token"
+	if strings.HasSuffix(base, "/saml") {
+		startPath = base + "/start"
+	}
+	if err := c.do(ctx, http.MethodPost, startPath, nil, startBody(redirect), &start); err != nil {
 		return err
 	}
 	type result struct{ code, err string }
@@ -196,7 +209,7 @@ func browserLogin(cmd *cobra.Command, c *apiClient, provider string, open bool, 
 	if res.err != "" {
 		return fmt.Errorf("sign-in failed at the identity provider: %s", termSafe(res.err, false))
 	}
-	err = c.do(ctx, http.MethodPost, "/api/v1/auth/authorize/token", nil, api.AuthorizeTokenRequest{State: start.State, Code: res.code}, out)
+	err = c.do(ctx, http.MethodPost, tokenPath, nil, api.AuthorizeTokenRequest{State: start.State, Code: res.code}, out)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
 		return fmt.Errorf("sign-in refused: %s", ae.Message)

@@ -101,8 +101,9 @@ type Auth struct {
 	// OIDC are the identity providers people sign in with (`gatehouse
 	// login`, device flow run by the gateway).
 	OIDC []OIDCProvider `yaml:"oidc"`
-	// SAML is reserved; a non-empty value is refused until it works.
-	SAML yaml.Node `yaml:"saml"`
+	// SAML is a SAML 2.0 identity provider for people (`gatehouse login
+	// --saml`); nil means none.
+	SAML *SAML `yaml:"saml"`
 	// Workloads are the trust rules for exchanging a CI system's or a
 	// platform's OIDC token for a gatehouse token; the first rule whose
 	// issuer, audience and claims match decides the identity.
@@ -124,6 +125,18 @@ type OIDCProvider struct {
 	// AllowedDomains, when set, admit only verified emails in these
 	// domains.
 	AllowedDomains []string `yaml:"allowed_domains"`
+}
+
+// SAML configures gatehouse as a SAML 2.0 service provider. Its entity
+// ID is <public_url>/api/v1/auth/saml/metadata and its assertion consumer
+// <public_url>/api/v1/auth/saml/acs.
+type SAML struct {
+	// IdPMetadataFile is the identity provider's metadata XML.
+	IdPMetadataFile string `yaml:"idp_metadata_file"`
+	// IdentityAttribute names the attribute holding the identity (default:
+	// the NameID, else email); GroupsAttribute the one listing groups.
+	IdentityAttribute string `yaml:"identity_attribute"`
+	GroupsAttribute   string `yaml:"groups_attribute"`
 }
 
 // Workload is one trust rule for workload identity.
@@ -440,23 +453,13 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&c.Gateway.TLS.Key)
 	}
 	abs(&c.Connector.JoinTokenFile)
+	if c.Auth.SAML != nil {
+		abs(&c.Auth.SAML.IdPMetadataFile)
+	}
 	for i := range c.Connections {
 		abs(&c.Connections[i].PasswordFile)
 		abs(&c.Connections[i].TLSCA)
 	}
-}
-
-func nodeSet(n yaml.Node) bool {
-	if n.Kind == 0 {
-		return false
-	}
-	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "") {
-		return false
-	}
-	if (n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode) && len(n.Content) == 0 {
-		return false
-	}
-	return true
 }
 
 func checkAddr(field, addr string) error {
@@ -523,14 +526,10 @@ func (c *Config) Validate() error {
 	if c.Auth.WorkloadTokenTTL <= 0 {
 		return fieldErr("auth.workload_token_ttl", c.Auth.WorkloadTokenTTL.String(), "must be positive")
 	}
-	for _, r := range []struct {
-		field string
-		n     yaml.Node
-	}{{"auth.saml", c.Auth.SAML}} {
-		if nodeSet(r.n) {
-			return fieldErr(r.field, "", "not supported by this version of gatehouse")
-		}
+	if sm := c.Auth.SAML; sm != nil && sm.IdPMetadataFile == "" {
+		return fieldErr("auth.saml.idp_metadata_file", "", "must name the identity provider's metadata file")
 	}
+
 	for i, w := range c.Notify.Webhooks {
 		field := fmt.Sprintf("notify.webhooks[%d]", i)
 		u, err := url.Parse(string(w.URL))

@@ -65,6 +65,7 @@ type Gateway struct {
 	limiter   failLimiter
 	workloads *workloads
 	people    *people
+	saml      samlLogins
 	baseCtx   context.Context // ends when the gateway closes
 
 	local   *connector.Connector
@@ -390,6 +391,10 @@ func (g *Gateway) startAPI(ctx context.Context) error {
 		DeviceStart:     g.deviceStart,
 		DeviceToken:     g.deviceToken,
 		Authorize:       g.authorize,
+		SAMLMetadata:    g.samlMetadataHook(),
+		SAMLStart:       g.samlStartHook(),
+		SAMLACS:         g.samlACSHook(),
+		SAMLToken:       g.samlTokenHook(),
 		AuthorizeToken:  g.authorizeToken,
 		SignInFailed:    g.signInFailed,
 		JoinToken:       g.newJoinToken,
