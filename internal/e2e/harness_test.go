@@ -486,10 +486,17 @@ type cliResult struct {
 // cli.Main, see TestMain) against the gateway's API with token.
 func (h *gw) runCLI(t testing.TB, token string, args ...string) cliResult {
 	t.Helper()
+	return h.runCLIEnv(t, []string{"GATEHOUSE_TOKEN=" + token, "HOME=" + t.TempDir()}, args...)
+}
+
+// runCLIEnv runs the gatehouse command line with env added to a clean
+// environment that names the gateway's API.
+func (h *gw) runCLIEnv(t testing.TB, env []string, args ...string) cliResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = cleanEnv(cliEnv+"=1", "GATEHOUSE_URL="+h.apiURL(), "GATEHOUSE_TOKEN="+token, "HOME="+t.TempDir())
+	cmd.Env = cleanEnv(append([]string{cliEnv + "=1", "GATEHOUSE_URL=" + h.apiURL()}, env...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -502,6 +509,49 @@ func (h *gw) runCLI(t testing.TB, token string, args ...string) cliResult {
 		t.Fatalf("run gatehouse %v: %v", args, err)
 	}
 	return res
+}
+
+// browserCLI is `gatehouse login` waiting for a browser: the URL it
+// printed, and a way to collect how it ended.
+type browserCLI struct {
+	URL  string
+	wait func() (stderr string, err error)
+}
+
+// startBrowserLogin runs `gatehouse login args...` with home as HOME and
+// returns once it has printed the URL to open.
+func (h *gw) startBrowserLogin(t testing.TB, home string, args ...string) browserCLI {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"login"}, args...)...)
+	cmd.Env = cleanEnv(cliEnv+"=1", "GATEHOUSE_URL="+h.apiURL(), "HOME="+home, "XDG_CONFIG_HOME=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(all.String(), "\n") {
+		n, err := stderr.Read(buf)
+		all.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("CLI output ended: %q", all.String())
+		}
+	}
+	_, u, ok := strings.Cut(strings.TrimSpace(all.String()), "Open this URL to sign in: ")
+	if !ok {
+		t.Fatalf("no URL printed: %q", all.String())
+	}
+	return browserCLI{URL: u, wait: func() (string, error) {
+		rest, _ := io.ReadAll(stderr)
+		all.Write(rest)
+		err := cmd.Wait()
+		return all.String(), err
+	}}
 }
 
 // readTree returns the raw bytes of every regular file under dir.

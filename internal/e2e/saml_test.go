@@ -17,7 +17,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -109,27 +108,8 @@ func TestSAMLLogin(t *testing.T) {
 	samlPut(t, idpURL+"/services/gatehouse", "application/xml", spMeta)
 
 	home := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "login", "--saml", "--no-open")
-	cmd.Env = cleanEnv(cliEnv+"=1", "GATEHOUSE_URL="+h.apiURL(), "HOME="+home, "XDG_CONFIG_HOME=")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var all strings.Builder
-	buf := make([]byte, 4096)
-	for !strings.Contains(all.String(), "\n") {
-		n, err := stderr.Read(buf)
-		all.Write(buf[:n])
-		if err != nil {
-			t.Fatalf("CLI output ended: %q", all.String())
-		}
-	}
-	_, authURL, ok := strings.Cut(strings.TrimSpace(all.String()), "Open this URL to sign in: ")
-	if !ok {
-		t.Fatalf("no URL printed: %q", all.String())
-	}
+	cli := h.startBrowserLogin(t, home, "--saml", "--no-open")
+	authURL := cli.URL
 
 	// The browser: the IdP's login, then its auto-submitting form.
 	jar, _ := cookiejar.New(nil)
@@ -166,10 +146,8 @@ func TestSAMLLogin(t *testing.T) {
 	if !strings.Contains(string(done), "Signed in") {
 		t.Errorf("after the ACS: %s %q", resp.Status, done)
 	}
-	rest, _ := io.ReadAll(stderr)
-	all.Write(rest)
-	if err := cmd.Wait(); err != nil || !strings.Contains(all.String(), "signed in as alice") || !strings.Contains(all.String(), "groups ci,dba") {
-		t.Fatalf("login --saml: %v: %s", err, all.String())
+	if out, err := cli.wait(); err != nil || !strings.Contains(out, "signed in as alice") || !strings.Contains(out, "groups ci,dba") {
+		t.Fatalf("login --saml: %v: %s", err, out)
 	}
 	tok := strings.TrimSpace(h.runCLIAs(t, home, "token").Stdout)
 	if out, err := h.psql(t, tok, "saml", "-A", "-t", "-c", "SELECT 3"); err != nil || out != "3\n" {

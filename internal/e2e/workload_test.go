@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -21,22 +18,7 @@ import (
 // in the environment, as on a CI runner.
 func (h *gw) runCLIAs(t testing.TB, home string, args ...string) cliResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = cleanEnv(cliEnv+"=1", "GATEHOUSE_URL="+h.apiURL(), "HOME="+home, "XDG_CONFIG_HOME=")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	res := cliResult{Stdout: stdout.String(), Stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		res.Code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("run gatehouse %v: %v", args, err)
-	}
-	return res
+	return h.runCLIEnv(t, []string{"HOME=" + home, "XDG_CONFIG_HOME="}, args...)
 }
 
 // TestWorkloadIdentity exchanges a CI system's OIDC token for a gatehouse
@@ -193,31 +175,8 @@ func TestPersonLoginBrowser(t *testing.T) {
 		cfg.Auth.OIDC = []config.OIDCProvider{{Issuer: op.Issuer(), ClientID: oidctest.ClientID, GroupsClaim: "groups"}}
 	})
 	home := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "login", "--browser", "--no-open")
-	cmd.Env = cleanEnv(cliEnv+"=1", "GATEHOUSE_URL="+h.apiURL(), "HOME="+home, "XDG_CONFIG_HOME=")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var all strings.Builder
-	buf := make([]byte, 4096)
-	for !strings.Contains(all.String(), "\n") {
-		n, err := stderr.Read(buf)
-		all.Write(buf[:n])
-		if err != nil {
-			t.Fatalf("CLI output ended: %q", all.String())
-		}
-	}
-	_, u, ok := strings.Cut(strings.TrimSpace(all.String()), "Open this URL to sign in: ")
-	if !ok {
-		t.Fatalf("no URL printed: %q", all.String())
-	}
-	resp, err := http.Get(u) // the "browser": follows the redirect to the CLI
+	cli := h.startBrowserLogin(t, home, "--browser", "--no-open")
+	resp, err := http.Get(cli.URL) // the "browser": follows the redirect to the CLI
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,10 +185,8 @@ func TestPersonLoginBrowser(t *testing.T) {
 	if !strings.Contains(string(page), "Signed in") {
 		t.Errorf("callback page: %q", page)
 	}
-	rest, _ := io.ReadAll(stderr)
-	all.Write(rest)
-	if err := cmd.Wait(); err != nil || !strings.Contains(all.String(), "signed in as carol@example.com (groups ci)") {
-		t.Fatalf("login --browser: %v: %s", err, all.String())
+	if out, err := cli.wait(); err != nil || !strings.Contains(out, "signed in as carol@example.com (groups ci)") {
+		t.Fatalf("login --browser: %v: %s", err, out)
 	}
 	tok := strings.TrimSpace(h.runCLIAs(t, home, "token").Stdout)
 	if out, err := h.psql(t, tok, "browser", "-A", "-t", "-c", "SELECT 2"); err != nil || out != "2\n" {
