@@ -132,7 +132,7 @@ func (c *checker) review(ctx context.Context, s *postgres.Statement, v *policy.V
 		Session:         c.req.Session,
 		Policy:          c.policy,
 		Rule:            s.Rule,
-		Statement:       s.Text,
+		Statement:       redacted(s.Text),
 		StatementHash:   review.StatementHash(s.Text, params),
 		Reason:          v.Reason,
 		Approvers:       v.Approvers,
@@ -172,4 +172,10 @@ func (c *checker) review(ctx context.Context, s *postgres.Statement, v *policy.V
 	}
 	s.Decision = policy.ActionDeny
 	return &postgres.Denial{Code: "57014", Message: fmt.Sprintf("gatehouse: review %s timed out", decided.ID)}
+}
+
+// redacted is a statement as a reviewer sees it: its passwords hidden.
+func redacted(text string) string {
+	t, _ := sqlclass.RedactSecrets(text)
+	return t
 }

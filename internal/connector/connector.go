@@ -128,7 +128,9 @@ func (c *Connector) Open(ctx context.Context, req *Request) (*Session, error) {
 	if err != nil {
 		var pe *postgres.Error
 		if errors.As(err, &pe) {
-			log.Warn("open target failed", "code", pe.Code, "err", pe.Message)
+			// err carries the cause (address, the server's message), with
+			// the password scrubbed; the client gets only pe.
+			log.Warn("open target failed", "code", pe.Code, "target", target, "err", err)
 			return nil, pe
 		}
 		log.Error("open target failed", "err", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/mask"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/sqlclass"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -169,18 +170,20 @@ func (r *recorder) Statement(s *postgres.Statement) error {
 	o := &r.obj
 	o.Reset()
 	o.String("protocol", s.Protocol)
-	if len(s.Text) > maxRecordedText {
-		sum := sha256.Sum256([]byte(s.Text))
+	// Passwords in role statements stay out of the recording.
+	text, _ := sqlclass.RedactSecrets(s.Text)
+	if len(text) > maxRecordedText {
+		sum := sha256.Sum256([]byte(text))
 		cut := maxRecordedText
-		for cut > 0 && !utf8.RuneStart(s.Text[cut]) {
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
 			cut--
 		}
-		o.String("text", s.Text[:cut])
-		o.Int("text_size", int64(len(s.Text)))
+		o.String("text", text[:cut])
+		o.Int("text_size", int64(len(text)))
 		o.String("text_sha256", hex.EncodeToString(sum[:]))
 		o.Bool("text_truncated", true)
 	} else {
-		o.String("text", s.Text)
+		o.String("text", text)
 	}
 	if s.Name != "" {
 		o.String("name", s.Name)
