@@ -66,8 +66,9 @@ type Server struct {
 	SAMLACS      func(r *http.Request) (redirect string, err error)
 	SAMLToken    func(ctx context.Context, source, state, code string) (string, *store.Token, error)
 	// SignInBlocked, if set, reports whether sign-ins from the client
-	// address source are refused for now (too many failures): the API then
-	// answers 429 before looking at the token.
+	// address source are refused for now (too many failures): bad tokens
+	// then get 429, and sign-in endpoints refuse before any work. A valid
+	// bearer token is always accepted.
 	SignInBlocked func(source string) bool
 	// SignInFailed, if set, is told of every refused bearer token, with
 	// the client address, for the audit log and rate limiting.
@@ -185,11 +186,13 @@ func (s *Server) principal(r *http.Request) (*auth.Principal, error) {
 		return nil, errors.New("api: Server.Authenticate is nil")
 	}
 	src := sourceOf(r)
-	if s.SignInBlocked != nil && s.SignInBlocked(src) {
-		return nil, errRateLimited
-	}
 	p, err := s.Authenticate(r.Context(), bearer)
 	if errors.Is(err, auth.ErrInvalidToken) {
+		// A valid token works from any address, so that failures from a
+		// shared address cannot lock an admin out.
+		if s.SignInBlocked != nil && s.SignInBlocked(src) {
+			return nil, errRateLimited
+		}
 		if s.SignInFailed != nil {
 			s.SignInFailed(r.Context(), src, "invalid or expired token (API)")
 		}
