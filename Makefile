@@ -25,8 +25,8 @@ FUZZTIME ?= 30s
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
 
-demo: deps
-	$(GO) run ./cmd/gatehouse demo
+demo: deps build
+	$(BIN) demo
 
 bench: deps build
 	bench/run.sh

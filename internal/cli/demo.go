@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -64,14 +67,16 @@ Connect through the gateway as demo@example.com (token valid 8h):
 Card numbers, emails and phone numbers come back masked (policy
 demo-access attaches masking profile pii).
 
-Then look at what was recorded (the admin token is in %s):
+Then look at what was recorded, as the admin:
 
-  gatehouse sessions list
-  gatehouse sessions replay <session-id>
-  gatehouse audit verify <session-id>
+  export GATEHOUSE_URL=http://%[5]s GATEHOUSE_TOKEN=$(cat %[4]s)
+  %[6]s sessions list
+  %[6]s sessions replay <session-id>
+  %[6]s audit verify <session-id>
+  %[6]s audit events
 
-API: http://%s
-`, tok, host, port, gateway.AdminTokenPath(cfg.DataDir), a.API)
+API: http://%[5]s
+`, tok, host, port, absPath(gateway.AdminTokenPath(cfg.DataDir)), a.API, selfCommand())
 			<-ctx.Done()
 			fmt.Fprintln(out, "stopping...")
 			return nil
@@ -81,4 +86,21 @@ API: http://%s
 	cmd.Flags().StringVar(&pgAddr, "postgres", "127.0.0.1:15432", "PostgreSQL listener address")
 	cmd.Flags().StringVar(&apiAddr, "api", "127.0.0.1:8080", "API listener address")
 	return cmd
+}
+
+// selfCommand is how to run this binary again: the path it was started
+// with when that is a file of its own (bin/gatehouse), else "gatehouse".
+func selfCommand() string {
+	p := os.Args[0]
+	if !strings.Contains(p, "/") || strings.Contains(p, "go-build") {
+		return "gatehouse"
+	}
+	return p
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }

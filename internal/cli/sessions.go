@@ -295,7 +295,7 @@ func describe(e store.Event) string {
 	case "session.end":
 		var d endData
 		if json.Unmarshal(e.Data, &d) == nil {
-			s := fmt.Sprintf("%s, %d statements", d.Reason, d.Statements)
+			s := fmt.Sprintf("%s, %d statement%s", d.Reason, d.Statements, plural(d.Statements))
 			if d.Error != "" {
 				s += ": " + d.Error
 			}
@@ -511,4 +511,11 @@ func newSessionsExportCmd(o *clientOptions) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&format, "format", "jsonl", "export format: jsonl")
 	return cmd
+}
+
+func plural(n int64) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
