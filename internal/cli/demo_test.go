@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/pgserver"
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while another goroutine writes.
@@ -37,11 +38,11 @@ func (s *syncBuffer) String() string {
 // and the session is recorded.
 func TestDemo(t *testing.T) {
 	if !pgserver.Available() {
-		t.Skip("PostgreSQL server binaries not installed")
+		pgtest.Missing(t, "PostgreSQL server binaries not installed")
 	}
 	psql, err := exec.LookPath("psql")
 	if err != nil {
-		t.Skip("psql not installed")
+		pgtest.Missing(t, "psql not installed")
 	}
 	data := filepath.Join(t.TempDir(), "data")
 	ctx, cancel := context.WithCancel(context.Background())

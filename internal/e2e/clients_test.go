@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 )
 
 // TestUpPsql runs psql through an `up` gateway: a multi-statement string,
@@ -143,10 +145,10 @@ func TestUpPsycopg2(t *testing.T) {
 	t.Parallel()
 	const python = "/usr/bin/python3"
 	if _, err := os.Stat(python); err != nil {
-		t.Skip("/usr/bin/python3 is not installed")
+		pgtest.Missing(t, "/usr/bin/python3 is not installed")
 	}
 	if out, err := runCmd(t, python, []string{"-c", "import psycopg2"}, cleanEnv(), ""); err != nil {
-		t.Skipf("psycopg2 is not installed: %s", out)
+		pgtest.Missing(t, "psycopg2 is not installed: %s", out)
 	}
 	h := startUp(t, nil)
 	script, err := filepath.Abs("testdata/psycopg2_smoke.py")
@@ -194,7 +196,7 @@ func TestUpJDBC(t *testing.T) {
 	java := requireBinary(t, "java")
 	const jar = "/usr/share/java/postgresql.jar"
 	if _, err := os.Stat(jar); err != nil {
-		t.Skip(jar + " is not installed")
+		pgtest.Missing(t, "%s is not installed", jar)
 	}
 	src, err := filepath.Abs("testdata/Smoke.java")
 	if err != nil {

@@ -23,6 +23,22 @@ type Server struct {
 // Available reports whether the PostgreSQL server binaries exist.
 func Available() bool { return pgserver.Available() }
 
+// RequireEnv names the environment variable that turns a missing test
+// dependency (a server binary, a client, a driver) into a failure. .ci/run
+// sets it, so that CI never passes by skipping what it should have
+// installed.
+const RequireEnv = "GATEHOUSE_TEST_REQUIRE_ALL"
+
+// Missing skips tb because something it needs is not installed, or fails
+// it when RequireEnv is set.
+func Missing(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv(RequireEnv) != "" {
+		tb.Fatalf("%s (%s is set: CI must install it)", fmt.Sprintf(format, args...), RequireEnv)
+	}
+	tb.Skipf(format, args...)
+}
+
 // Start starts a server for one test; tb.Cleanup stops it. The test is
 // skipped when the binaries are absent and fails, with the server log, when
 // the server cannot start.

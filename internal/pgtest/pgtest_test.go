@@ -79,7 +79,7 @@ func TestStart(t *testing.T) {
 
 func TestStopRemovesDir(t *testing.T) {
 	if !pgtest.Available() {
-		t.Skip("no PostgreSQL binaries")
+		pgtest.Missing(t, "no PostgreSQL binaries")
 	}
 	srv, stop, err := pgtest.StartMain(pgtest.Options{})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
 )
 
@@ -252,7 +253,7 @@ func TestRecorderFailureFailsClosed(t *testing.T) {
 
 func TestServeCancelEndsSessions(t *testing.T) {
 	if srv == nil {
-		t.Skip("no PostgreSQL binaries")
+		pgtest.Missing(t, "no PostgreSQL binaries")
 	}
 	db := srv.CreateDatabase(t)
 	rec := &recorder{}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
 )
 
@@ -225,7 +226,7 @@ func TestJDBCDenyBatch(t *testing.T) {
 	const jar = "/usr/share/java/postgresql.jar"
 	javac, err := exec.LookPath("javac")
 	if err != nil {
-		t.Skip("javac is not installed (CI installs it)")
+		pgtest.Missing(t, "javac is not installed")
 	}
 	if _, err := os.Stat(jar); err != nil {
 		t.Fatalf("the PostgreSQL JDBC driver: %v", err)

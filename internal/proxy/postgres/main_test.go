@@ -25,6 +25,9 @@ var srv *pgtest.Server
 func TestMain(m *testing.M) {
 	if !pgtest.Available() {
 		fmt.Fprintln(os.Stderr, "postgres tests need the PostgreSQL 15 binaries")
+		if os.Getenv(pgtest.RequireEnv) != "" {
+			os.Exit(1)
+		}
 		os.Exit(m.Run())
 	}
 	s, stop, err := pgtest.StartMain(pgtest.Options{})
@@ -166,7 +169,7 @@ func (p *proxy) logText() string {
 func startProxy(t testing.TB, o proxyOptions) *proxy {
 	t.Helper()
 	if srv == nil {
-		t.Skip("no PostgreSQL binaries (pgtest.Available() is false)")
+		pgtest.Missing(t, "no PostgreSQL binaries (pgtest.Available() is false)")
 	}
 	if o.target == nil {
 		o.target = srv

@@ -13,6 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 )
 
 func TestBatch(t *testing.T) {
@@ -415,7 +417,7 @@ func TestJDBC(t *testing.T) {
 	const jar = "/usr/share/java/postgresql.jar"
 	java, err := exec.LookPath("java")
 	if _, statErr := os.Stat(jar); err != nil || statErr != nil {
-		t.Skip("java or the PostgreSQL JDBC driver is not installed")
+		pgtest.Missing(t, "java or the PostgreSQL JDBC driver is not installed")
 	}
 	p := startProxy(t, proxyOptions{})
 	url := "jdbc:postgresql://" + p.Addr + "/" + p.DB + "?sslmode=disable&prepareThreshold=5"
@@ -454,7 +456,7 @@ func TestJDBC(t *testing.T) {
 func TestPsycopg2(t *testing.T) {
 	const python = "/usr/bin/python3"
 	if err := exec.Command(python, "-c", "import psycopg2").Run(); err != nil {
-		t.Skip("python3-psycopg2 is not installed")
+		pgtest.Missing(t, "python3-psycopg2 is not installed")
 	}
 	p := startProxy(t, proxyOptions{})
 	dsn := "host=127.0.0.1 port=" + strings.Split(p.Addr, ":")[1] + " user=app dbname=" + p.DB + " password=" + testToken + " sslmode=disable"
