@@ -16,52 +16,12 @@ type ExchangeRequest struct {
 	Token string `json:"token"`
 }
 
-// ErrExchangeRefused wraps the reason an exchange was refused; the reason
-// (never the token) is shown to the client.
+// ErrExchangeRefused wraps the reason a sign-in was refused; the reason
+// (never a token) is shown to the client.
 var ErrExchangeRefused = errors.New("token not accepted")
 
 // maxExchangeToken bounds the token in an exchange request.
 const maxExchangeToken = 16 << 10
-
-// exchange is unauthenticated: the body's token is the credential.
-func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
-	if err := s.doExchange(w, r); err != nil {
-		s.fail(w, r, err)
-	}
-}
-
-func (s *Server) doExchange(w http.ResponseWriter, r *http.Request) error {
-	if s.Exchange == nil {
-		return errNotImplemented
-	}
-	src := sourceOf(r)
-	if s.SignInBlocked != nil && s.SignInBlocked(src) {
-		return errRateLimited
-	}
-	var req ExchangeRequest
-	if err := decodeBody(w, r, &req); err != nil {
-		return err
-	}
-	if req.Token == "" || len(req.Token) > maxExchangeToken {
-		return badRequest("token must be an OIDC token (a JWT) of at most %d bytes", maxExchangeToken)
-	}
-	secret, t, err := s.Exchange(r.Context(), src, req.Token)
-	if errors.Is(err, ErrExchangeRefused) {
-		return &httpError{http.StatusUnauthorized, err.Error()}
-	}
-	if err != nil {
-		return fmt.Errorf("exchange: %w", err)
-	}
-	writeJSON(w, http.StatusOK, IssuedToken{Token: secret, ID: t.ID, Identity: t.Identity, Groups: groupsOrEmpty(t), Kind: t.Kind, ExpiresAt: t.ExpiresAt})
-	return nil
-}
-
-func groupsOrEmpty(t *store.Token) []string {
-	if t.Groups == nil {
-		return []string{}
-	}
-	return t.Groups
-}
 
 // DeviceStartRequest is the body of POST /api/v1/auth/device.
 type DeviceStartRequest struct {
@@ -89,129 +49,24 @@ type DevicePending struct {
 	Status string `json:"status"` // "pending"
 }
 
-func (s *Server) deviceStart(w http.ResponseWriter, r *http.Request) {
-	err := func() error {
-		if s.DeviceStart == nil {
-			return errNotImplemented
-		}
-		src := sourceOf(r)
-		if s.SignInBlocked != nil && s.SignInBlocked(src) {
-			return errRateLimited
-		}
-		var req DeviceStartRequest
-		if err := decodeBody(w, r, &req); err != nil {
-			return err
-		}
-		out, err := s.DeviceStart(r.Context(), src, req.Provider)
-		if errors.Is(err, ErrExchangeRefused) {
-			return &httpError{http.StatusBadRequest, err.Error()}
-		}
-		if err != nil {
-			return fmt.Errorf("device sign-in: %w", err)
-		}
-		writeJSON(w, http.StatusOK, out)
-		return nil
-	}()
-	if err != nil {
-		s.fail(w, r, err)
-	}
-}
-
-func (s *Server) deviceToken(w http.ResponseWriter, r *http.Request) {
-	err := func() error {
-		if s.DeviceToken == nil {
-			return errNotImplemented
-		}
-		var req DeviceTokenRequest
-		if err := decodeBody(w, r, &req); err != nil {
-			return err
-		}
-		secret, t, pending, err := s.DeviceToken(r.Context(), req.Handle)
-		switch {
-		case errors.Is(err, ErrExchangeRefused):
-			return &httpError{http.StatusUnauthorized, err.Error()}
-		case err != nil:
-			return fmt.Errorf("device sign-in: %w", err)
-		case pending:
-			writeJSON(w, http.StatusAccepted, DevicePending{Status: "pending"})
-			return nil
-		}
-		writeJSON(w, http.StatusOK, IssuedToken{Token: secret, ID: t.ID, Identity: t.Identity, Groups: groupsOrEmpty(t), Kind: t.Kind, ExpiresAt: t.ExpiresAt})
-		return nil
-	}()
-	if err != nil {
-		s.fail(w, r, err)
-	}
-}
-
 // AuthorizeRequest is the body of POST /api/v1/auth/authorize.
 type AuthorizeRequest struct {
 	Provider    string `json:"provider,omitempty"`
 	RedirectURI string `json:"redirect_uri"`
 }
 
-// AuthorizeStart answers POST /api/v1/auth/authorize.
+// AuthorizeStart answers POST /api/v1/auth/authorize and
+// /api/v1/auth/saml/start.
 type AuthorizeStart struct {
 	URL   string `json:"url"`
 	State string `json:"state"`
 }
 
-// AuthorizeTokenRequest is the body of POST /api/v1/auth/authorize/token.
+// AuthorizeTokenRequest is the body of POST /api/v1/auth/authorize/token
+// and /api/v1/auth/saml/token.
 type AuthorizeTokenRequest struct {
 	State string `json:"state"`
 	Code  string `json:"code"`
-}
-
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
-	err := func() error {
-		if s.Authorize == nil {
-			return errNotImplemented
-		}
-		src := sourceOf(r)
-		if s.SignInBlocked != nil && s.SignInBlocked(src) {
-			return errRateLimited
-		}
-		var req AuthorizeRequest
-		if err := decodeBody(w, r, &req); err != nil {
-			return err
-		}
-		u, state, err := s.Authorize(r.Context(), src, req.Provider, req.RedirectURI)
-		if errors.Is(err, ErrExchangeRefused) {
-			return &httpError{http.StatusBadRequest, err.Error()}
-		}
-		if err != nil {
-			return fmt.Errorf("browser sign-in: %w", err)
-		}
-		writeJSON(w, http.StatusOK, AuthorizeStart{URL: u, State: state})
-		return nil
-	}()
-	if err != nil {
-		s.fail(w, r, err)
-	}
-}
-
-func (s *Server) authorizeToken(w http.ResponseWriter, r *http.Request) {
-	err := func() error {
-		if s.AuthorizeToken == nil {
-			return errNotImplemented
-		}
-		var req AuthorizeTokenRequest
-		if err := decodeBody(w, r, &req); err != nil {
-			return err
-		}
-		secret, t, err := s.AuthorizeToken(r.Context(), sourceOf(r), req.State, req.Code)
-		if errors.Is(err, ErrExchangeRefused) {
-			return &httpError{http.StatusUnauthorized, err.Error()}
-		}
-		if err != nil {
-			return fmt.Errorf("browser sign-in: %w", err)
-		}
-		writeJSON(w, http.StatusOK, IssuedToken{Token: secret, ID: t.ID, Identity: t.Identity, Groups: groupsOrEmpty(t), Kind: t.Kind, ExpiresAt: t.ExpiresAt})
-		return nil
-	}()
-	if err != nil {
-		s.fail(w, r, err)
-	}
 }
 
 // SAMLStartRequest is the body of POST /api/v1/auth/saml/start.
@@ -219,92 +74,159 @@ type SAMLStartRequest struct {
 	RedirectURI string `json:"redirect_uri"`
 }
 
-func (s *Server) samlMetadata(w http.ResponseWriter, r *http.Request) {
-	if s.SAMLMetadata == nil {
-		s.fail(w, r, errNotImplemented)
-		return
-	}
-	md, err := s.SAMLMetadata()
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("SAML metadata: %w", err))
-		return
-	}
-	w.Header().Set("Content-Type", "application/samlmetadata+xml")
-	w.Write(md)
-}
+// signInHandler serves one step of a sign-in: the caller has no token
+// yet. It is given the client's address.
+type signInHandler func(w http.ResponseWriter, r *http.Request, src string) error
 
-func (s *Server) samlStart(w http.ResponseWriter, r *http.Request) {
-	err := func() error {
-		if s.SAMLStart == nil {
-			return errNotImplemented
-		}
+// signIn wraps a sign-in route: 501 when its hook is not set; when
+// limited, 429 for an address with too many failed sign-ins; and a refusal
+// (ErrExchangeRefused) shown with status refused.
+func (s *Server) signIn(hook, limited bool, refused int, h signInHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		src := sourceOf(r)
-		if s.SignInBlocked != nil && s.SignInBlocked(src) {
-			return errRateLimited
+		var err error
+		switch {
+		case !hook:
+			err = errNotImplemented
+		case limited && s.SignInBlocked != nil && s.SignInBlocked(src):
+			err = errRateLimited
+		default:
+			err = h(w, r, src)
 		}
-		var req SAMLStartRequest
-		if err := decodeBody(w, r, &req); err != nil {
-			return err
-		}
-		u, state, err := s.SAMLStart(r.Context(), src, req.RedirectURI)
 		if errors.Is(err, ErrExchangeRefused) {
-			return &httpError{http.StatusBadRequest, err.Error()}
+			err = &httpError{refused, err.Error()}
 		}
 		if err != nil {
-			return fmt.Errorf("SAML sign-in: %w", err)
+			s.fail(w, r, err)
 		}
-		writeJSON(w, http.StatusOK, AuthorizeStart{URL: u, State: state})
-		return nil
-	}()
-	if err != nil {
-		s.fail(w, r, err)
 	}
+}
+
+// writeIssued answers with a token issued by a sign-in.
+func writeIssued(w http.ResponseWriter, status int, secret string, t *store.Token) {
+	groups := t.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	writeJSON(w, status, IssuedToken{Token: secret, ID: t.ID, Identity: t.Identity, Groups: groups, Kind: t.Kind, ExpiresAt: t.ExpiresAt})
+}
+
+func (s *Server) exchange(w http.ResponseWriter, r *http.Request, src string) error {
+	var req ExchangeRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	if req.Token == "" || len(req.Token) > maxExchangeToken {
+		return badRequest("token must be an OIDC token (a JWT) of at most %d bytes", maxExchangeToken)
+	}
+	secret, t, err := s.Exchange(r.Context(), src, req.Token)
+	if err != nil {
+		return fmt.Errorf("exchange: %w", err)
+	}
+	writeIssued(w, http.StatusOK, secret, t)
+	return nil
+}
+
+func (s *Server) deviceStart(w http.ResponseWriter, r *http.Request, src string) error {
+	var req DeviceStartRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	out, err := s.DeviceStart(r.Context(), src, req.Provider)
+	if err != nil {
+		return fmt.Errorf("device sign-in: %w", err)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) deviceToken(w http.ResponseWriter, r *http.Request, _ string) error {
+	var req DeviceTokenRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	secret, t, pending, err := s.DeviceToken(r.Context(), req.Handle)
+	switch {
+	case err != nil:
+		return fmt.Errorf("device sign-in: %w", err)
+	case pending:
+		writeJSON(w, http.StatusAccepted, DevicePending{Status: "pending"})
+		return nil
+	}
+	writeIssued(w, http.StatusOK, secret, t)
+	return nil
+}
+
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, src string) error {
+	var req AuthorizeRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	u, state, err := s.Authorize(r.Context(), src, req.Provider, req.RedirectURI)
+	if err != nil {
+		return fmt.Errorf("browser sign-in: %w", err)
+	}
+	writeJSON(w, http.StatusOK, AuthorizeStart{URL: u, State: state})
+	return nil
+}
+
+func (s *Server) authorizeToken(w http.ResponseWriter, r *http.Request, src string) error {
+	var req AuthorizeTokenRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	secret, t, err := s.AuthorizeToken(r.Context(), src, req.State, req.Code)
+	if err != nil {
+		return fmt.Errorf("browser sign-in: %w", err)
+	}
+	writeIssued(w, http.StatusOK, secret, t)
+	return nil
+}
+
+func (s *Server) samlMetadata(w http.ResponseWriter, r *http.Request, _ string) error {
+	md, err := s.SAMLMetadata()
+	if err != nil {
+		return fmt.Errorf("SAML metadata: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	_, err = w.Write(md)
+	return err
+}
+
+func (s *Server) samlStart(w http.ResponseWriter, r *http.Request, src string) error {
+	var req SAMLStartRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	u, state, err := s.SAMLStart(r.Context(), src, req.RedirectURI)
+	if err != nil {
+		return fmt.Errorf("SAML sign-in: %w", err)
+	}
+	writeJSON(w, http.StatusOK, AuthorizeStart{URL: u, State: state})
+	return nil
 }
 
 // samlACS receives the identity provider's response through the browser
 // and sends the browser on to the CLI.
-func (s *Server) samlACS(w http.ResponseWriter, r *http.Request) {
-	if s.SAMLACS == nil {
-		s.fail(w, r, errNotImplemented)
-		return
-	}
-	if s.SignInBlocked != nil && s.SignInBlocked(sourceOf(r)) {
-		s.fail(w, r, errRateLimited)
-		return
-	}
+func (s *Server) samlACS(w http.ResponseWriter, r *http.Request, src string) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	to, err := s.SAMLACS(r)
-	if errors.Is(err, ErrExchangeRefused) {
-		s.fail(w, r, &httpError{http.StatusUnauthorized, err.Error()})
-		return
-	}
+	to, err := s.SAMLACS(r, src)
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("SAML response: %w", err))
-		return
+		return fmt.Errorf("SAML response: %w", err)
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
 }
 
-func (s *Server) samlToken(w http.ResponseWriter, r *http.Request) {
-	err := func() error {
-		if s.SAMLToken == nil {
-			return errNotImplemented
-		}
-		var req AuthorizeTokenRequest
-		if err := decodeBody(w, r, &req); err != nil {
-			return err
-		}
-		secret, t, err := s.SAMLToken(r.Context(), sourceOf(r), req.State, req.Code)
-		if errors.Is(err, ErrExchangeRefused) {
-			return &httpError{http.StatusUnauthorized, err.Error()}
-		}
-		if err != nil {
-			return fmt.Errorf("SAML sign-in: %w", err)
-		}
-		writeJSON(w, http.StatusOK, IssuedToken{Token: secret, ID: t.ID, Identity: t.Identity, Groups: groupsOrEmpty(t), Kind: t.Kind, ExpiresAt: t.ExpiresAt})
-		return nil
-	}()
-	if err != nil {
-		s.fail(w, r, err)
+func (s *Server) samlToken(w http.ResponseWriter, r *http.Request, src string) error {
+	var req AuthorizeTokenRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
 	}
+	secret, t, err := s.SAMLToken(r.Context(), src, req.State, req.Code)
+	if err != nil {
+		return fmt.Errorf("SAML sign-in: %w", err)
+	}
+	writeIssued(w, http.StatusOK, secret, t)
+	return nil
 }

@@ -63,7 +63,7 @@ type Server struct {
 	// Nil hooks make the routes answer 501.
 	SAMLMetadata func() ([]byte, error)
 	SAMLStart    func(ctx context.Context, source, redirectURI string) (authURL, state string, err error)
-	SAMLACS      func(r *http.Request) (redirect string, err error)
+	SAMLACS      func(r *http.Request, source string) (redirect string, err error)
 	SAMLToken    func(ctx context.Context, source, state, code string) (string, *store.Token, error)
 	// SignInBlocked, if set, reports whether sign-ins from the client
 	// address source are refused for now (too many failures): bad tokens
@@ -107,15 +107,17 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /api/v1/whoami", s.authed(s.whoami))
-	mux.HandleFunc("POST /api/v1/auth/exchange", s.exchange)
-	mux.HandleFunc("POST /api/v1/auth/device", s.deviceStart)
-	mux.HandleFunc("POST /api/v1/auth/device/token", s.deviceToken)
-	mux.HandleFunc("POST /api/v1/auth/authorize", s.authorize)
-	mux.HandleFunc("POST /api/v1/auth/authorize/token", s.authorizeToken)
-	mux.HandleFunc("GET /api/v1/auth/saml/metadata", s.samlMetadata)
-	mux.HandleFunc("POST /api/v1/auth/saml/start", s.samlStart)
-	mux.HandleFunc("POST /api/v1/auth/saml/acs", s.samlACS)
-	mux.HandleFunc("POST /api/v1/auth/saml/token", s.samlToken)
+	// Sign-in routes: the caller has no token yet.
+	unauthorized, badReq := http.StatusUnauthorized, http.StatusBadRequest
+	mux.Handle("POST /api/v1/auth/exchange", s.signIn(s.Exchange != nil, true, unauthorized, s.exchange))
+	mux.Handle("POST /api/v1/auth/device", s.signIn(s.DeviceStart != nil, true, badReq, s.deviceStart))
+	mux.Handle("POST /api/v1/auth/device/token", s.signIn(s.DeviceToken != nil, false, unauthorized, s.deviceToken))
+	mux.Handle("POST /api/v1/auth/authorize", s.signIn(s.Authorize != nil, true, badReq, s.authorize))
+	mux.Handle("POST /api/v1/auth/authorize/token", s.signIn(s.AuthorizeToken != nil, false, unauthorized, s.authorizeToken))
+	mux.Handle("GET /api/v1/auth/saml/metadata", s.signIn(s.SAMLMetadata != nil, false, badReq, s.samlMetadata))
+	mux.Handle("POST /api/v1/auth/saml/start", s.signIn(s.SAMLStart != nil, true, badReq, s.samlStart))
+	mux.Handle("POST /api/v1/auth/saml/acs", s.signIn(s.SAMLACS != nil, true, unauthorized, s.samlACS))
+	mux.Handle("POST /api/v1/auth/saml/token", s.signIn(s.SAMLToken != nil, false, unauthorized, s.samlToken))
 	mux.Handle("GET /api/v1/sessions", s.authed(s.listSessions))
 	mux.Handle("GET /api/v1/sessions/{id}", s.authed(s.getSession))
 	mux.Handle("GET /api/v1/sessions/{id}/events", s.authed(s.listEvents))

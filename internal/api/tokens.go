@@ -78,13 +78,7 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		return fmt.Errorf("issue token for %s: %w", req.Identity, err)
 	}
 	s.logger().InfoContext(r.Context(), "token issued", "token_id", t.ID, "identity", t.Identity, "by", p.Identity)
-	groups := t.Groups
-	if groups == nil {
-		groups = []string{}
-	}
-	writeJSON(w, http.StatusCreated, IssuedToken{
-		Token: secret, ID: t.ID, Identity: t.Identity, Groups: groups, Kind: t.Kind, ExpiresAt: t.ExpiresAt,
-	})
+	writeIssued(w, http.StatusCreated, secret, t)
 	return nil
 }
 

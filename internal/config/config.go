@@ -21,6 +21,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/mask"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 )
@@ -567,7 +568,7 @@ func (c *Config) Validate() error {
 		switch {
 		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
 			return fieldErr(field+".issuer", p.Issuer, "must be the provider's https URL")
-		case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+		case u.Scheme == "http" && !IsLoopbackHost(u.Hostname()):
 			return fieldErr(field+".issuer", p.Issuer, "must be https (http only on a loopback address)")
 		case p.ClientID == "":
 			return fieldErr(field+".client_id", "", "must be set")
@@ -792,13 +793,13 @@ func (w *Workload) validate(field string) error {
 	switch {
 	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
 		return fieldErr(field+".issuer", w.Issuer, "must be the issuer's https URL")
-	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+	case u.Scheme == "http" && !IsLoopbackHost(u.Hostname()):
 		return fieldErr(field+".issuer", w.Issuer, "must be https (http only on a loopback address)")
 	case w.Audience == "":
 		return fieldErr(field+".audience", "", "must be set: the audience your CI asks its token for, e.g. gatehouse")
 	case len(w.Match) == 0:
 		return fieldErr(field+".match", "", "must name at least one claim (e.g. repository: acme/deploy); an issuer signs tokens for everyone")
-	case !validIdentityName(w.Identity):
+	case !auth.ValidIdentity(w.Identity):
 		return fieldErr(field+".identity", w.Identity, "must be 1-128 letters, digits or ._@:/+-")
 	}
 	for k, v := range w.Match {
@@ -807,30 +808,16 @@ func (w *Workload) validate(field string) error {
 		}
 	}
 	for j, g := range w.Groups {
-		if !validIdentityName(g) {
+		if !auth.ValidIdentity(g) {
 			return fieldErr(fmt.Sprintf("%s.groups[%d]", field, j), g, "must be 1-128 letters, digits or ._@:/+-")
 		}
 	}
 	return nil
 }
 
-// validIdentityName matches auth.ValidIdentity, which config cannot
-// import.
-func validIdentityName(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || i > 0 && strings.IndexByte("._@:/+-", c) >= 0
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func loopbackHost(h string) bool {
+// IsLoopbackHost reports whether h, the host of a URL, is "localhost" or a
+// loopback IP address: where plain http is allowed.
+func IsLoopbackHost(h string) bool {
 	if h == "localhost" {
 		return true
 	}

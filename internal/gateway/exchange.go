@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 
-	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/oidc"
@@ -34,21 +32,13 @@ func newWorkloads(rules []config.Workload) (*workloads, error) {
 		if err != nil {
 			return nil, fmt.Errorf("workload issuer %s: %w", r.Issuer, err)
 		}
-		p, err := oidc.New(oidc.Config{Issuer: r.Issuer, AllowLoopbackHTTP: isLoopback(u.Hostname())})
+		p, err := oidc.New(oidc.Config{Issuer: r.Issuer, AllowLoopbackHTTP: config.IsLoopbackHost(u.Hostname())})
 		if err != nil {
 			return nil, err
 		}
 		w.providers[r.Issuer] = p
 	}
 	return w, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // unverifiedIssuer reads the iss claim of a JWT without checking anything,
@@ -75,13 +65,7 @@ func unverifiedIssuer(raw string) string {
 // first trust rule whose issuer, audience and claims match.
 func (g *Gateway) exchange(ctx context.Context, source, raw string) (string, *store.Token, error) {
 	refuse := func(identity, reason string) (string, *store.Token, error) {
-		g.limiter.fail("src:" + source)
-		if identity != "" {
-			g.limiter.fail("id:" + identity)
-		}
-		g.audit(ctx, &store.AuditEvent{Type: store.AuditLoginFailed, Identity: identity, Source: source, Reason: "exchange: " + reason})
-		g.Logger.Info("token exchange refused", "source", source, logIdentity, identity, "reason", reason)
-		return "", nil, fmt.Errorf("%w: %s", api.ErrExchangeRefused, reason)
+		return "", nil, g.refuseLogin(ctx, source, identity, "workload token: "+reason)
 	}
 	iss := unverifiedIssuer(raw)
 	if g.workloads == nil || g.workloads.providers[iss] == nil {

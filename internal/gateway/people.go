@@ -59,7 +59,7 @@ func newPeople(cfgs []config.OIDCProvider) (*people, error) {
 		if err != nil {
 			return nil, err
 		}
-		p, err := oidc.New(oidc.Config{Issuer: c.Issuer, AllowLoopbackHTTP: isLoopback(u.Hostname())})
+		p, err := oidc.New(oidc.Config{Issuer: c.Issuer, AllowLoopbackHTTP: config.IsLoopbackHost(u.Hostname())})
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +223,8 @@ func (g *Gateway) refuseLogin(ctx context.Context, source, identity, reason stri
 	if identity != "" {
 		g.limiter.fail("id:" + identity)
 	}
-	g.audit(ctx, &store.AuditEvent{Type: store.AuditLoginFailed, Identity: identity, Source: source, Reason: "sign-in: " + reason})
+	g.audit(ctx, &store.AuditEvent{Type: store.AuditLoginFailed, Identity: identity, Source: source, Reason: reason})
+	g.Logger.Info("sign-in refused", "source", source, logIdentity, identity, "reason", reason)
 	return fmt.Errorf("%w: %s", api.ErrExchangeRefused, reason)
 }
 
@@ -246,7 +247,7 @@ func (g *Gateway) authorize(ctx context.Context, source, name, redirectURI strin
 		return "", "", fmt.Errorf("%w: no identity provider is configured (auth.oidc)", api.ErrExchangeRefused)
 	}
 	u, err := url.Parse(redirectURI)
-	if err != nil || u.Scheme != "http" || !isLoopback(u.Hostname()) {
+	if err != nil || u.Scheme != "http" || !config.IsLoopbackHost(u.Hostname()) {
 		return "", "", fmt.Errorf("%w: the redirect must go to http on a loopback address", api.ErrExchangeRefused)
 	}
 	if name == "" {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/saml"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -103,7 +104,7 @@ func (g *Gateway) samlMetadata() ([]byte, error) {
 // loopback listener of the CLI.
 func (g *Gateway) samlStart(ctx context.Context, source, redirectURI string) (string, string, error) {
 	u, err := url.Parse(redirectURI)
-	if err != nil || u.Scheme != "http" || !isLoopback(u.Hostname()) {
+	if err != nil || u.Scheme != "http" || !config.IsLoopbackHost(u.Hostname()) {
 		return "", "", fmt.Errorf("%w: the redirect must go to http on a loopback address", api.ErrExchangeRefused)
 	}
 	sp, err := g.samlSP()
@@ -134,9 +135,8 @@ func (g *Gateway) samlStart(ctx context.Context, source, redirectURI string) (st
 // samlACS takes the IdP's response from the browser, signs the person in,
 // and returns where to send the browser: the CLI's listener, with a
 // one-time code.
-func (g *Gateway) samlACS(r *http.Request) (string, error) {
+func (g *Gateway) samlACS(r *http.Request, source string) (string, error) {
 	ctx := r.Context()
-	source := clientIP(r.RemoteAddr)
 	sp, err := g.samlSP()
 	if err != nil {
 		return "", err
@@ -211,14 +211,6 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// clientIP returns the host part of a request's remote address.
-func clientIP(remote string) string {
-	if i := strings.LastIndexByte(remote, ':'); i > 0 {
-		return strings.Trim(remote[:i], "[]")
-	}
-	return remote
-}
-
 // The API's SAML hooks are nil when auth.saml is not configured, so the
 // routes answer 501.
 func (g *Gateway) samlMetadataHook() func() ([]byte, error) {
@@ -235,7 +227,7 @@ func (g *Gateway) samlStartHook() func(context.Context, string, string) (string,
 	return g.samlStart
 }
 
-func (g *Gateway) samlACSHook() func(*http.Request) (string, error) {
+func (g *Gateway) samlACSHook() func(*http.Request, string) (string, error) {
 	if g.Config.Auth.SAML == nil {
 		return nil
 	}

@@ -15,6 +15,8 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("already exists")
+	// ErrDisabled: the identity is disabled (CreateToken).
+	ErrDisabled = errors.New("identity is disabled")
 	ErrUsed     = errors.New("already used")
 	ErrExpired  = errors.New("expired")
 	// ErrDecided is returned for a change to a review that is no longer
@@ -138,6 +140,8 @@ type Events interface {
 
 // Tokens stores issued tokens.
 type Tokens interface {
+	// CreateToken stores a token; one for a disabled identity fails with
+	// ErrDisabled, atomically with DisableIdentity.
 	CreateToken(ctx context.Context, t *Token) error
 	// TokenByHash returns the token with the given secret hash, revoked or
 	// expired ones included; callers check validity.
@@ -261,8 +265,6 @@ type Identities interface {
 	// EnableIdentity lets name sign in again; its revoked tokens stay
 	// revoked. An identity that is not disabled fails with ErrNotFound.
 	EnableIdentity(ctx context.Context, name string) error
-	// IdentityDisabled reports whether name is disabled.
-	IdentityDisabled(ctx context.Context, name string) (bool, error)
 	// ListIdentities returns the identities that are disabled.
 	ListIdentities(ctx context.Context) ([]Identity, error)
 }

@@ -231,17 +231,10 @@ func (c *Columns) followView(ctx context.Context, view uint32, tc *tableColumns,
 // queryLocked runs a catalog query with one parameter of type typ,
 // connecting first if needed, and returns the rows as text (NULL as "").
 func (c *Columns) queryLocked(ctx context.Context, sql, param string, typ uint32) ([][]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
 	if c.conn == nil || c.conn.IsClosed() {
-		cfg, _, err := c.Target.connConfig(map[string]string{"application_name": "gatehouse-masking"})
-		if err != nil {
-			return nil, err
-		}
-		if _, ok := ctx.Deadline(); !ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, dialTimeout)
-			defer cancel()
-		}
-		conn, err := pgconn.ConnectConfig(ctx, cfg)
+		conn, _, err := c.Target.connect(ctx, map[string]string{"application_name": "gatehouse-masking"})
 		if err != nil {
 			return nil, &causeError{public: errCannotConnect, cause: fmt.Errorf("connect for column names: %w", err), secret: c.Target.Password}
 		}

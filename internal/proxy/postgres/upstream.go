@@ -175,10 +175,11 @@ func (t Target) connConfig(params map[string]string) (*pgconn.Config, *tls.Confi
 	return cfg, tlsConfig, nil
 }
 
-func dial(ctx context.Context, t Target, params map[string]string) (*Upstream, error) {
+// connect logs in to t, within dialTimeout when ctx has no deadline.
+func (t Target) connect(ctx context.Context, params map[string]string) (*pgconn.PgConn, *tls.Config, error) {
 	cfg, tlsConfig, err := t.connConfig(params)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -186,6 +187,11 @@ func dial(ctx context.Context, t Target, params map[string]string) (*Upstream, e
 		defer cancel()
 	}
 	pc, err := pgconn.ConnectConfig(ctx, cfg)
+	return pc, tlsConfig, err
+}
+
+func dial(ctx context.Context, t Target, params map[string]string) (*Upstream, error) {
+	pc, tlsConfig, err := t.connect(ctx, params)
 	if err != nil {
 		return nil, err
 	}

@@ -60,19 +60,6 @@ func (db *DB) EnableIdentity(ctx context.Context, name string) error {
 	return nil
 }
 
-// IdentityDisabled reports whether name is disabled.
-func (db *DB) IdentityDisabled(ctx context.Context, name string) (bool, error) {
-	var one int
-	err := db.r.QueryRowContext(ctx, `SELECT 1 FROM identities WHERE name = ? AND disabled_at IS NOT NULL`, name).Scan(&one)
-	switch {
-	case err == sql.ErrNoRows:
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("identity %s: %w", name, err)
-	}
-	return true, nil
-}
-
 // ListIdentities returns the disabled identities, by name.
 func (db *DB) ListIdentities(ctx context.Context) ([]store.Identity, error) {
 	out, err := queryAll(ctx, db.r, func(sc scanner) (*store.Identity, error) {

@@ -13,7 +13,8 @@ import (
 const tokenColumns = `id, hash, identity, groups, kind, issued_by, issued_at, expires_at, revoked_at FROM tokens`
 
 // CreateToken stores an issued token. A second token with the same ID or
-// hash fails with store.ErrConflict. Errors never include the hash.
+// hash fails with store.ErrConflict, a token for a disabled identity with
+// store.ErrDisabled. Errors never include the hash.
 func (db *DB) CreateToken(ctx context.Context, t *store.Token) error {
 	if t.ID == "" {
 		return errors.New("create token: empty id")
@@ -29,14 +30,22 @@ func (db *DB) CreateToken(ctx context.Context, t *store.Token) error {
 	if err != nil {
 		return fmt.Errorf("create token %s: %w", t.ID, err)
 	}
-	_, err = db.w.ExecContext(ctx, `INSERT INTO tokens (id, hash, identity, groups, kind,
-		issued_by, issued_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Hash, t.Identity, groups, t.Kind, t.IssuedBy, ts[0], ts[1], ts[2])
+	// One statement, so that a token cannot slip in for an identity that
+	// DisableIdentity (whose transaction revokes its tokens) just disabled.
+	res, err := db.w.ExecContext(ctx, `INSERT INTO tokens (id, hash, identity, groups, kind,
+		issued_by, issued_at, expires_at, revoked_at) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
+		WHERE NOT EXISTS (SELECT 1 FROM identities WHERE name = ? AND disabled_at IS NOT NULL)`,
+		t.ID, t.Hash, t.Identity, groups, t.Kind, t.IssuedBy, ts[0], ts[1], ts[2], t.Identity)
 	if isConstraint(err) {
 		return fmt.Errorf("create token %s: %w", t.ID, store.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("create token %s: %w", t.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("create token %s: %w", t.ID, err)
+	} else if n == 0 {
+		return fmt.Errorf("create token %s: %w", t.ID, store.ErrDisabled)
 	}
 	return nil
 }
