@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,46 +171,72 @@ func browserLogin(cmd *cobra.Command, c *apiClient, base string, startBody func(
 	if err := c.do(ctx, http.MethodPost, startPath, nil, startBody(redirect), &start); err != nil {
 		return err
 	}
-	type result struct{ code, err string }
-	got := make(chan result, 1)
+	// The handler hands the code over and waits for the exchange, so the
+	// page the browser shows says how the sign-in really ended.
+	type callback struct {
+		code, err string
+		done      chan error
+	}
+	got := make(chan callback, 1)
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		if r.URL.Path != "/callback" || q.Get("state") != start.State {
 			http.Error(w, "unexpected request", http.StatusBadRequest)
 			return
 		}
-		res := result{code: q.Get("code"), err: q.Get("error")}
-		if res.code == "" && res.err == "" {
-			res.err = "no code"
-		}
-		if res.err != "" {
-			fmt.Fprintln(w, "Sign-in failed; you can close this window.")
-		} else {
-			fmt.Fprintln(w, "Signed in; you can close this window and go back to the terminal.")
+		cb := callback{code: q.Get("code"), err: q.Get("error"), done: make(chan error, 1)}
+		if cb.code == "" && cb.err == "" {
+			cb.err = "no code"
 		}
 		select {
-		case got <- res:
+		case got <- cb:
 		default:
+			http.Error(w, "this sign-in is already being completed", http.StatusConflict)
+			return
+		}
+		select {
+		case err := <-cb.done:
+			if err != nil {
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprintln(w, "Sign-in failed; the terminal says why. You can close this window.")
+				return
+			}
+			fmt.Fprintln(w, "Signed in; you can close this window and go back to the terminal.")
+		case <-r.Context().Done():
 		}
 	})}
 	go srv.Serve(ln)
-	defer srv.Close()
+	defer func() {
+		// Let the browser's page be written before the process goes away.
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if srv.Shutdown(sctx) != nil {
+			srv.Close()
+		}
+	}()
 	fmt.Fprintf(cmd.ErrOrStderr(), "Open this URL to sign in: %s\n", start.URL)
 	if open {
 		openBrowser(start.URL)
 	}
-	var res result
+	var cb callback
 	select {
-	case res = <-got:
+	case cb = <-got:
 	case <-time.After(10 * time.Minute):
 		return errors.New("no sign-in within 10 minutes")
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if res.err != "" {
-		return fmt.Errorf("sign-in failed at the identity provider: %s", termSafe(res.err, false))
+	err = exchangeCode(ctx, c, tokenPath, start.State, cb.code, cb.err, out)
+	cb.done <- err
+	return err
+}
+
+// exchangeCode turns the code the browser brought back into a token.
+func exchangeCode(ctx context.Context, c *apiClient, tokenPath, state, code, idpErr string, out *api.IssuedToken) error {
+	if idpErr != "" {
+		return fmt.Errorf("sign-in failed at the identity provider: %s", termSafe(idpErr, false))
 	}
-	err = c.do(ctx, http.MethodPost, tokenPath, nil, api.AuthorizeTokenRequest{State: start.State, Code: res.code}, out)
+	err := c.do(ctx, http.MethodPost, tokenPath, nil, api.AuthorizeTokenRequest{State: state, Code: code}, out)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
 		return fmt.Errorf("sign-in refused: %s", ae.Message)
