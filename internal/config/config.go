@@ -180,6 +180,36 @@ type Connection struct {
 	TLSCA        string            `yaml:"tls_ca"`
 	TLSServer    string            `yaml:"tls_server_name"`
 	Tags         map[string]string `yaml:"tags"`
+	// Recording bounds the result rows kept in the recording.
+	Recording RowRecording `yaml:"recording"`
+}
+
+// RowRecording bounds the result rows a recording keeps for each
+// statement: the first Rows rows the client received, as masked, up to
+// Bytes bytes of values. Rows 0 keeps none (row counts are always kept).
+type RowRecording struct {
+	Rows  *int `yaml:"rows"`
+	Bytes int  `yaml:"bytes"`
+}
+
+// Defaults for the rows kept per statement.
+const (
+	DefaultRecordRows  = 10
+	DefaultRecordBytes = 16 << 10
+	maxRecordRows      = 10000
+	maxRecordBytes     = 4 << 20
+)
+
+// Limits returns the rows and bytes to keep per statement, with defaults.
+func (r RowRecording) Limits() (rows, bytes int) {
+	rows, bytes = DefaultRecordRows, DefaultRecordBytes
+	if r.Rows != nil {
+		rows = *r.Rows
+	}
+	if r.Bytes != 0 {
+		bytes = r.Bytes
+	}
+	return rows, bytes
 }
 
 // Policy grants subjects access to connections.
@@ -653,6 +683,12 @@ func (cn *Connection) validate(field string) error {
 		if !validName(k) {
 			return fieldErr(field+".tags", k, "invalid tag key")
 		}
+	}
+	if r := cn.Recording.Rows; r != nil && (*r < 0 || *r > maxRecordRows) {
+		return fieldErr(field+".recording.rows", strconv.Itoa(*r), "must be 0 to %d", maxRecordRows)
+	}
+	if b := cn.Recording.Bytes; b < 0 || b > maxRecordBytes {
+		return fieldErr(field+".recording.bytes", strconv.Itoa(b), "must be 0 (the default, %d) to %d", DefaultRecordBytes, maxRecordBytes)
 	}
 	return nil
 }
