@@ -430,6 +430,23 @@ func TestTokens(t *testing.T) {
 	}
 }
 
+// TestTokenMaxTTL: a token for an identity lives at most MaxTokenTTL (24
+// hours unless set), and a longer ttl is refused with the maximum named.
+func TestTokenMaxTTL(t *testing.T) {
+	e := apitest.Start(t)
+	r := call(t, e, "POST", "/api/v1/tokens", e.AdminToken, `{"identity":"ci:deploy","ttl":"24h"}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("ttl 24h: got %d, want 201 (%s)", r.status, r.body)
+	}
+	if d := time.Until(decode[api.IssuedToken](t, r).ExpiresAt); d <= 23*time.Hour || d > 24*time.Hour {
+		t.Errorf("expires in %s, want about 24h", d)
+	}
+	eb := wantError(t, call(t, e, "POST", "/api/v1/tokens", e.AdminToken, `{"identity":"ci:deploy","ttl":"8760h"}`), http.StatusBadRequest)
+	if want := "ttl 8760h is longer than the maximum of 24h (auth.max_token_ttl)"; eb.Error != want {
+		t.Errorf("got error %q, want %q", eb.Error, want)
+	}
+}
+
 func TestRequestBodies(t *testing.T) {
 	e := apitest.Start(t)
 	tests := []struct {
@@ -445,6 +462,7 @@ func TestRequestBodies(t *testing.T) {
 		{"bad group", "/api/v1/tokens", `{"identity":"a","groups":["$x"]}`, http.StatusBadRequest},
 		{"bad ttl", "/api/v1/tokens", `{"identity":"a","ttl":"forever"}`, http.StatusBadRequest},
 		{"negative ttl", "/api/v1/tokens", `{"identity":"a","ttl":"-1h"}`, http.StatusBadRequest},
+		{"ttl over the maximum", "/api/v1/tokens", `{"identity":"a","ttl":"25h"}`, http.StatusBadRequest},
 		{"join without name", "/api/v1/connectors/join-tokens", `{}`, http.StatusBadRequest},
 		{"join unknown field", "/api/v1/connectors/join-tokens", `{"name":"dc1","x":1}`, http.StatusBadRequest},
 	}

@@ -34,6 +34,9 @@ type Server struct {
 	// The API has already checked that by is an admin. It returns the
 	// secret, which the API shows once.
 	IssueToken func(ctx context.Context, by *auth.Principal, identity string, groups []string, ttl time.Duration) (string, *store.Token, error)
+	// MaxTokenTTL is the longest ttl POST /api/v1/tokens accepts; zero
+	// means 24 hours.
+	MaxTokenTTL time.Duration
 	// RevokeToken revokes a token by ID for by, ending the sessions it
 	// opened; an unknown ID wraps store.ErrNotFound.
 	RevokeToken func(ctx context.Context, by *auth.Principal, id string) error
@@ -98,8 +101,9 @@ type Server struct {
 
 // Default and maximum TTLs for what the API issues.
 const (
-	defaultTokenTTL = time.Hour
-	defaultJoinTTL  = time.Hour
+	defaultTokenTTL    = time.Hour
+	defaultMaxTokenTTL = 24 * time.Hour
+	defaultJoinTTL     = time.Hour
 )
 
 // Handler returns the API's routes.
@@ -315,4 +319,16 @@ func parseTTL(v string, def time.Duration) (time.Duration, error) {
 		return 0, badRequest("invalid ttl %q: want a positive duration such as 15m or 1h", v)
 	}
 	return d, nil
+}
+
+// fmtDuration prints d as a person would write it: 24h, 90m as 1h30m.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }

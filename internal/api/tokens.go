@@ -14,7 +14,8 @@ import (
 type IssueTokenRequest struct {
 	Identity string   `json:"identity"`
 	Groups   []string `json:"groups"`
-	// TTL is a Go duration such as "15m"; empty means one hour.
+	// TTL is a Go duration such as "15m"; empty means one hour. It may
+	// not exceed the gateway's auth.max_token_ttl.
 	TTL string `json:"ttl"`
 }
 
@@ -69,6 +70,13 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	ttl, err := parseTTL(req.TTL, defaultTokenTTL)
 	if err != nil {
 		return err
+	}
+	maxTTL := s.MaxTokenTTL
+	if maxTTL <= 0 {
+		maxTTL = defaultMaxTokenTTL
+	}
+	if ttl > maxTTL {
+		return badRequest("ttl %s is longer than the maximum of %s (auth.max_token_ttl)", fmtDuration(ttl), fmtDuration(maxTTL))
 	}
 	secret, t, err := s.IssueToken(r.Context(), p, req.Identity, req.Groups, ttl)
 	if errors.Is(err, auth.ErrDisabled) {

@@ -30,6 +30,10 @@ func TestTokens(t *testing.T) {
 		t.Errorf("principal: got %+v, want ci:deploy in ci-deployers,ops", p)
 	}
 
+	// A ttl over auth.max_token_ttl (24h by default) is refused, on one
+	// line that says the maximum.
+	wantErr(t, admin, "ttl 720h is longer than the maximum of 24h", "tokens", "issue", "--identity", "ci:deploy", "--ttl", "720h")
+
 	var issued api.IssuedToken
 	if err := json.Unmarshal([]byte(mustRun(t, admin, "tokens", "issue", "--identity", "bob", "--json")), &issued); err != nil {
 		t.Fatal(err)

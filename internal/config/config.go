@@ -99,6 +99,9 @@ type Store struct {
 type Auth struct {
 	TokenTTL         time.Duration `yaml:"token_ttl"`
 	WorkloadTokenTTL time.Duration `yaml:"workload_token_ttl"`
+	// MaxTokenTTL is the longest lifetime an admin may ask for when
+	// issuing a token for an identity (`gatehouse tokens issue --ttl`).
+	MaxTokenTTL time.Duration `yaml:"max_token_ttl"`
 	// OIDC are the identity providers people sign in with (`gatehouse
 	// login`, device flow run by the gateway).
 	OIDC []OIDCProvider `yaml:"oidc"`
@@ -275,7 +278,7 @@ func Default() *Config {
 			Postgres: "127.0.0.1:15432",
 		},
 		Store: Store{SQLite: "gatehouse.db"},
-		Auth:  Auth{TokenTTL: time.Hour, WorkloadTokenTTL: 15 * time.Minute},
+		Auth:  Auth{TokenTTL: time.Hour, WorkloadTokenTTL: 15 * time.Minute, MaxTokenTTL: 24 * time.Hour},
 	}
 }
 
@@ -556,6 +559,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Auth.WorkloadTokenTTL <= 0 {
 		return fieldErr("auth.workload_token_ttl", c.Auth.WorkloadTokenTTL.String(), "must be positive")
+	}
+	if c.Auth.MaxTokenTTL <= 0 {
+		return fieldErr("auth.max_token_ttl", c.Auth.MaxTokenTTL.String(), "must be positive")
 	}
 	if sm := c.Auth.SAML; sm != nil && sm.IdPMetadataFile == "" {
 		return fieldErr("auth.saml.idp_metadata_file", "", "must name the identity provider's metadata file")

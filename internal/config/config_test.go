@@ -50,8 +50,8 @@ policies:
 	if cn.Connector != EmbeddedConnector || cn.Type != "postgres" {
 		t.Errorf("got connector %q type %q, want defaults", cn.Connector, cn.Type)
 	}
-	if c.Auth.TokenTTL != 30*time.Minute || c.Auth.WorkloadTokenTTL != 15*time.Minute {
-		t.Errorf("got ttls %v %v", c.Auth.TokenTTL, c.Auth.WorkloadTokenTTL)
+	if c.Auth.TokenTTL != 30*time.Minute || c.Auth.WorkloadTokenTTL != 15*time.Minute || c.Auth.MaxTokenTTL != 24*time.Hour {
+		t.Errorf("got ttls %v %v %v", c.Auth.TokenTTL, c.Auth.WorkloadTokenTTL, c.Auth.MaxTokenTTL)
 	}
 	if c.Policies[0].MaxSession != time.Hour || c.Policies[0].Access != AccessAllow {
 		t.Errorf("got policy %+v", c.Policies[0])
@@ -97,6 +97,8 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"saml without metadata", "auth:\n  saml: {groups_attribute: g}\n", "auth.saml.idp_metadata_file"},
 		{"unserved protocol", "gateway:\n  ssh: 127.0.0.1:2222\n", "gateway.ssh"},
 		{"bad log level", "log: {level: loud}\n", "log.level"},
+		{"zero max token ttl", "auth:\n  max_token_ttl: 0s\n", "auth.max_token_ttl"},
+		{"negative max token ttl", "auth:\n  max_token_ttl: -1h\n", "auth.max_token_ttl"},
 		{"no policy subjects", "policies:\n  - name: p\n    connections: ['*']\n", "policies[0].subjects"},
 	}
 	for _, tt := range tests {

@@ -91,6 +91,41 @@ func TestUpTokens(t *testing.T) {
 	})
 }
 
+// TestTokensIssueMaxTTL: auth.max_token_ttl caps `gatehouse tokens issue
+// --ttl`; a longer ttl exits 1 with one line that says the maximum, and
+// issues nothing.
+func TestTokensIssueMaxTTL(t *testing.T) {
+	t.Parallel()
+	h := startUp(t, func(c *config.Config) { c.Auth.MaxTokenTTL = 2 * time.Hour })
+	admin := h.adminToken(t)
+
+	res := h.runCLI(t, admin, "tokens", "issue", "--identity", "ci-bot", "--ttl", "3h")
+	if res.Code != 1 || res.Stdout != "" || strings.Count(res.Stderr, "\n") != 1 ||
+		!strings.Contains(res.Stderr, "ttl 3h is longer than the maximum of 2h (auth.max_token_ttl)") {
+		t.Errorf("--ttl 3h: exit %d, stdout %q, stderr %q; want exit 1 and one line naming the maximum 2h", res.Code, res.Stdout, res.Stderr)
+	}
+	res = h.runCLI(t, admin, "tokens", "issue", "--identity", "ci-bot", "--ttl", "2h")
+	if res.Code != 0 || !auth.WellFormed(strings.TrimSpace(res.Stdout)) {
+		t.Fatalf("--ttl 2h: exit %d, %s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	list, err := h.g.Store().ListTokens(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var issued int
+	for _, tok := range list {
+		if tok.Identity == "ci-bot" {
+			issued++
+			if d := tok.ExpiresAt.Sub(tok.IssuedAt); d != 2*time.Hour {
+				t.Errorf("token %s lives %s, want 2h", tok.ID, d)
+			}
+		}
+	}
+	if issued != 1 {
+		t.Errorf("got %d tokens for ci-bot, want only the 2h one", issued)
+	}
+}
+
 // TestUpTLS checks that a client must use TLS unless allow_plaintext is
 // set, and that the generated certificate verifies against the gateway's
 // CA.

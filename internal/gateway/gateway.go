@@ -383,6 +383,7 @@ func (g *Gateway) startAPI(ctx context.Context) error {
 			}
 			return secret, t, err
 		},
+		MaxTokenTTL:     g.Config.Auth.MaxTokenTTL,
 		RevokeToken:     g.revokeToken,
 		DisableIdentity: g.disableIdentity,
 		EnableIdentity:  g.enableIdentity,
