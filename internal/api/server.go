@@ -74,8 +74,10 @@ type Server struct {
 	// bearer token is always accepted.
 	SignInBlocked func(source string) bool
 	// SignInFailed, if set, is told of every refused bearer token, with
-	// the client address, for the audit log and rate limiting.
-	SignInFailed func(ctx context.Context, source, reason string)
+	// the client address and the error from Authenticate (an
+	// *auth.TokenError says whose revoked or expired token it was), for
+	// the audit log and rate limiting.
+	SignInFailed func(ctx context.Context, source string, err error)
 	// JoinToken creates a one-time connector join token.
 	JoinToken func(ctx context.Context, connector string, ttl time.Duration) (string, error)
 	// ConnectorOnline reports whether a connector has a live tunnel; nil
@@ -200,7 +202,7 @@ func (s *Server) principal(r *http.Request) (*auth.Principal, error) {
 			return nil, errRateLimited
 		}
 		if s.SignInFailed != nil {
-			s.SignInFailed(r.Context(), src, "invalid or expired token (API)")
+			s.SignInFailed(r.Context(), src, err)
 		}
 		return nil, errUnauthenticated
 	}

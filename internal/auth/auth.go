@@ -37,6 +37,26 @@ const tokenPrefix = "ght_"
 // expired or revoked. Callers must not tell these cases apart to a client.
 var ErrInvalidToken = errors.New("invalid or expired token")
 
+// Why a known token was refused, in TokenError.Reason.
+const (
+	ReasonRevoked = "revoked"
+	ReasonExpired = "expired"
+)
+
+// TokenError is the ErrInvalidToken of a token the store knows but that
+// is revoked or expired: it says whose token it was, for the audit log.
+// Its message is ErrInvalidToken's, so a client learns nothing more from
+// it, and it never holds the token.
+type TokenError struct {
+	TokenID  string
+	Identity string
+	Reason   string // ReasonRevoked or ReasonExpired
+}
+
+func (e *TokenError) Error() string { return ErrInvalidToken.Error() }
+
+func (e *TokenError) Unwrap() error { return ErrInvalidToken }
+
 // Principal is an authenticated caller.
 type Principal struct {
 	TokenID  string    `json:"token_id"`
@@ -129,7 +149,8 @@ func (i *Issuer) Issue(ctx context.Context, req IssueRequest) (string, *store.To
 	return secret, t, nil
 }
 
-// Authenticate returns the principal for a token, or ErrInvalidToken.
+// Authenticate returns the principal for a token, or an error wrapping
+// ErrInvalidToken: a *TokenError for a revoked or expired token.
 // Store failures are returned wrapped, so that an outage is not mistaken for
 // a bad token.
 func (i *Issuer) Authenticate(ctx context.Context, token string) (*Principal, error) {
@@ -143,8 +164,11 @@ func (i *Issuer) Authenticate(ctx context.Context, token string) (*Principal, er
 	if err != nil {
 		return nil, fmt.Errorf("look up token: %w", err)
 	}
-	if !t.RevokedAt.IsZero() || !i.now().Before(t.ExpiresAt) {
-		return nil, ErrInvalidToken
+	if !t.RevokedAt.IsZero() {
+		return nil, &TokenError{TokenID: t.ID, Identity: t.Identity, Reason: ReasonRevoked}
+	}
+	if !i.now().Before(t.ExpiresAt) {
+		return nil, &TokenError{TokenID: t.ID, Identity: t.Identity, Reason: ReasonExpired}
 	}
 	return &Principal{
 		TokenID:  t.ID,

@@ -44,17 +44,31 @@ func TestIssueAuthenticateRevoke(t *testing.T) {
 		t.Errorf("got principal %+v", p)
 	}
 
-	now = now.Add(15 * time.Minute)
-	if _, err := iss.Authenticate(ctx, tok); !errors.Is(err, auth.ErrInvalidToken) {
-		t.Errorf("expired: got %v, want ErrInvalidToken", err)
+	// A known token that no longer works says whose it was, for the
+	// audit log, and tells a client no more than any bad token.
+	wantRefused := func(reason string) {
+		t.Helper()
+		_, err := iss.Authenticate(ctx, tok)
+		var te *auth.TokenError
+		if !errors.Is(err, auth.ErrInvalidToken) || !errors.As(err, &te) {
+			t.Fatalf("%s: got %v, want a *TokenError wrapping ErrInvalidToken", reason, err)
+		}
+		if want := (auth.TokenError{TokenID: rec.ID, Identity: "ci-bot", Reason: reason}); *te != want {
+			t.Errorf("%s: got %+v, want %+v", reason, *te, want)
+		}
+		if err.Error() != auth.ErrInvalidToken.Error() {
+			t.Errorf("%s: error says %q, want only %q", reason, err, auth.ErrInvalidToken)
+		}
 	}
+	now = now.Add(15 * time.Minute)
+	wantRefused(auth.ReasonExpired)
 	now = now.Add(-time.Minute)
 	if err := iss.Revoke(ctx, rec.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := iss.Authenticate(ctx, tok); !errors.Is(err, auth.ErrInvalidToken) {
-		t.Errorf("revoked: got %v, want ErrInvalidToken", err)
-	}
+	wantRefused(auth.ReasonRevoked)
+	now = now.Add(time.Hour)
+	wantRefused(auth.ReasonRevoked) // revoked and expired: revoked says more
 }
 
 func TestAuthenticateRejects(t *testing.T) {
@@ -66,8 +80,10 @@ func TestAuthenticateRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, bad := range []string{"", "ght_", "secret", tok[:len(tok)-1], tok + "x", "ght_" + strings.Repeat("A", 43), strings.ToUpper(tok)} {
-		if _, err := iss.Authenticate(ctx, bad); !errors.Is(err, auth.ErrInvalidToken) {
-			t.Errorf("Authenticate(%q): got %v, want ErrInvalidToken", bad, err)
+		_, err := iss.Authenticate(ctx, bad)
+		var te *auth.TokenError
+		if !errors.Is(err, auth.ErrInvalidToken) || errors.As(err, &te) {
+			t.Errorf("Authenticate(%q): got %v, want ErrInvalidToken and no identity", bad, err)
 		}
 	}
 }

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,6 +91,89 @@ func TestUpTokens(t *testing.T) {
 			t.Errorf("got %d sessions, want only the one made before the token was revoked", len(list))
 		}
 	})
+}
+
+// TestRefusedTokenAudit: a revoked or expired token, refused at the
+// PostgreSQL listener and at the API, is audited as login.failed with the
+// identity and ID it was issued for and why it was refused; a malformed or
+// unknown token with no identity. No token appears in the audit log, the
+// logs, what the CLI printed, or any file of the data dir.
+func TestRefusedTokenAudit(t *testing.T) {
+	t.Parallel()
+	h := startUp(t, nil)
+	ctx := ctxT(t)
+	admin := h.adminToken(t)
+
+	revoked, revokedID := h.issue(t, "deployer", time.Hour, "ci")
+	if res := h.runCLI(t, admin, "tokens", "revoke", revokedID); res.Code != 0 {
+		t.Fatalf("tokens revoke: %s%s", res.Stdout, res.Stderr)
+	}
+	past := &auth.Issuer{Store: h.g.Store(), Now: func() time.Time { return time.Now().Add(-2 * time.Hour) }}
+	expired, et, err := past.Issue(ctx, auth.IssueRequest{Identity: "nightly", Groups: []string{"ci"}, Kind: auth.KindService, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := "ght_" + strings.Repeat("A", 43)
+	malformed := "not-a-token-" + randHex(t, 8)
+
+	var printed strings.Builder
+	for _, tok := range []string{revoked, expired, unknown, malformed} {
+		if pe := connectErr(t, h.pgxConfig(t, connName, tok, "refused")); pe.Code != "28P01" || pe.Message != badTokenMessage {
+			t.Errorf("postgres: got %s %q, want 28P01 %q", pe.Code, pe.Message, badTokenMessage)
+		}
+		res := h.runCLI(t, tok, "sessions", "list")
+		if res.Code != 1 || !strings.Contains(res.Stderr, "not authenticated") {
+			t.Errorf("API: exit %d, %s%s; want exit 1, not authenticated", res.Code, res.Stdout, res.Stderr)
+		}
+		printed.WriteString(res.Stdout + res.Stderr)
+	}
+
+	type key struct{ identity, tokenID, reason string }
+	got := map[key]int{}
+	evs, err := h.g.Store().ListAudit(ctx, store.AuditFilter{Type: store.AuditLoginFailed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Source != "127.0.0.1" || e.OK {
+			t.Errorf("event %+v: want a failure from 127.0.0.1", e)
+		}
+		got[key{e.Identity, e.TokenID, e.Reason}]++
+	}
+	want := map[key]int{
+		{"deployer", revokedID, "token revoked (postgres)"}: 1,
+		{"deployer", revokedID, "token revoked (API)"}:      1,
+		{"nightly", et.ID, "token expired (postgres)"}:      1,
+		{"nightly", et.ID, "token expired (API)"}:           1,
+		{"", "", "invalid or expired token (postgres)"}:     2, // unknown, malformed
+		{"", "", "invalid or expired token (API)"}:          2,
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("login.failed events:\ngot  %v\nwant %v", got, want)
+	}
+	// What an admin reads: the identity is searchable.
+	res := h.runCLI(t, admin, "audit", "events", "--identity", "deployer", "--type", store.AuditLoginFailed, "--json")
+	if res.Code != 0 || strings.Count(res.Stdout, "token revoked") != 2 {
+		t.Errorf("audit events --identity deployer: exit %d, %s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	printed.WriteString(res.Stdout + res.Stderr)
+
+	evsJSON, err := json.Marshal(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{"revoked": revoked, "expired": expired, "unknown": unknown, "malformed": malformed} {
+		for where, data := range map[string]string{"the audit log": string(evsJSON), "the gateway's log": h.logs.String(), "the CLI's output": printed.String()} {
+			if strings.Contains(data, tok) {
+				t.Errorf("the %s token appears in %s", name, where)
+			}
+		}
+		for path, data := range readTree(t, h.cfg.DataDir) {
+			if strings.Contains(string(data), tok) {
+				t.Errorf("the %s token appears in %s", name, path)
+			}
+		}
+	}
 }
 
 // TestTokensIssueMaxTTL: auth.max_token_ttl caps `gatehouse tokens issue

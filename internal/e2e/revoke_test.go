@@ -114,7 +114,8 @@ func TestRevocationEndsSessions(t *testing.T) {
 				types = append(types, evs[i].Type)
 			}
 			got := strings.Join(types, " ")
-			for _, want := range []string{"login login identity.disabled token.revoked token.revoked session.revoked session.revoked"} {
+			// The last is the refused sign-in with tok2 after the disabling.
+			for _, want := range []string{"login login identity.disabled token.revoked token.revoked session.revoked session.revoked login.failed"} {
 				if got != want {
 					t.Errorf("audit log of robot: got %q, want %q", got, want)
 				}

@@ -397,7 +397,9 @@ func (g *Gateway) startAPI(ctx context.Context) error {
 		SAMLACS:         g.samlACSHook(),
 		SAMLToken:       g.samlTokenHook(),
 		AuthorizeToken:  g.authorizeToken,
-		SignInFailed:    g.signInFailed,
+		SignInFailed: func(ctx context.Context, source string, err error) {
+			g.signInFailed(ctx, source, "API", err)
+		},
 		JoinToken:       g.newJoinToken,
 		ConnectorOnline: g.connectorOnline,
 		SessionSignature: func(ctx context.Context, id string) (string, error) {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -171,11 +172,24 @@ func (g *Gateway) audit(ctx context.Context, e *store.AuditEvent) {
 	}
 }
 
-// signInFailed records a refused token from source and counts it against
-// the source's allowance.
-func (g *Gateway) signInFailed(ctx context.Context, source, reason string) {
+// signInFailed records a token refused from source over proto with err
+// (from Authenticate), and counts it against the source's allowance.
+func (g *Gateway) signInFailed(ctx context.Context, source, proto string, err error) {
 	g.limiter.fail("src:" + source)
-	g.audit(ctx, &store.AuditEvent{Type: store.AuditLoginFailed, Source: source, Reason: reason})
+	g.audit(ctx, refusedToken(source, proto, err))
+}
+
+// refusedToken is the audit event of a refused token. A token the store
+// knows (revoked or expired) is recorded with whose it was; a malformed
+// or unknown one with no identity. The token itself is never recorded.
+func refusedToken(source, proto string, err error) *store.AuditEvent {
+	e := &store.AuditEvent{Type: store.AuditLoginFailed, Source: source, Reason: "invalid or expired token (" + proto + ")"}
+	var te *auth.TokenError
+	if errors.As(err, &te) {
+		e.Identity, e.TokenID = te.Identity, te.TokenID
+		e.Reason = "token " + te.Reason + " (" + proto + ")"
+	}
+	return e
 }
 
 func (g *Gateway) signInBlocked(source string) bool {

@@ -44,11 +44,13 @@ func (g *Gateway) openPostgres(ctx context.Context, req *postgres.OpenRequest) (
 		// an address's bad tokens are not even counted or told apart, so
 		// that guessing gets nothing back, and the log stays quiet.
 		if g.signInBlocked(source) {
-			g.audit(ctx, &store.AuditEvent{Type: store.AuditLoginFailed, Source: source, Reason: "too many failed sign-ins (postgres)"})
+			e := refusedToken(source, "postgres", err)
+			e.Reason = "too many failed sign-ins (postgres)"
+			g.audit(ctx, e)
 			return nil, errRateLimited
 		}
 		log.Info("session refused", "reason", "invalid token")
-		g.signInFailed(ctx, source, "invalid or expired token (postgres)")
+		g.signInFailed(ctx, source, "postgres", err)
 		return nil, errBadToken
 	}
 	if err != nil {
