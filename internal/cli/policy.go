@@ -99,7 +99,8 @@ session refused, so it can run in CI.`,
 			if cfgPath == "" || identity == "" || conn == "" {
 				return errors.New("policy check needs --config, --identity and --connection")
 			}
-			cfg, err := config.Load(cfgPath)
+			// The check needs no secrets: a password's ${VAR} may be unset.
+			cfg, err := config.LoadForCheck(cfgPath)
 			if err != nil {
 				return err
 			}

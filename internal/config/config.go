@@ -40,6 +40,10 @@ type Config struct {
 	// Masking holds the masking profiles by name; policies attach them.
 	Masking map[string]mask.Profile `yaml:"masking"`
 	Notify  Notify                  `yaml:"notify"`
+
+	// unset holds the paths of the secret fields LoadForCheck left empty
+	// because their environment variable is not set.
+	unset map[string]bool
 }
 
 // Notify configures where events are sent.
@@ -305,13 +309,23 @@ func fieldErr(field, value, format string, args ...any) error {
 // Load reads and validates the file at path. Relative paths inside the file
 // (data_dir, password_file, tls files) are taken relative to the file's
 // directory.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return load(path, false) }
+
+// LoadForCheck is Load for commands that only read policies, masking
+// profiles and connections' names and tags, such as `gatehouse policy
+// check`: a secret field (a password, a client secret, a webhook URL)
+// whose ${VAR} is not set is left empty instead of being an error. Any
+// other unset variable is still an error. The result must not be used to
+// serve.
+func LoadForCheck(path string) (*Config, error) { return load(path, true) }
+
+func load(path string, unsetSecrets bool) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	defer f.Close()
-	c, err := Parse(f, os.LookupEnv)
+	c, err := parse(f, &expander{lookup: os.LookupEnv, unsetSecrets: unsetSecrets})
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -326,6 +340,10 @@ func Load(path string) (*Config, error) {
 // scalar with lookup. It rejects unknown keys with their path. It does not
 // validate; call Validate.
 func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
+	return parse(r, &expander{lookup: lookup})
+}
+
+func parse(r io.Reader, x *expander) (*Config, error) {
 	data, err := io.ReadAll(io.LimitReader(r, 8<<20))
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
@@ -342,7 +360,7 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
 		return c, nil
 	}
 	doc := root.Content[0]
-	if err := expandEnv(doc, "", lookup); err != nil {
+	if err := x.expand(doc, reflect.TypeFor[Config](), ""); err != nil {
 		return nil, err
 	}
 	if err := checkKnown(doc, reflect.TypeFor[Config](), ""); err != nil {
@@ -351,6 +369,7 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
 	if err := doc.Decode(c); err != nil {
 		return nil, fmt.Errorf("decode config: %w", err)
 	}
+	c.unset = x.unset
 	return c, nil
 }
 
@@ -361,9 +380,19 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// expandEnv replaces ${VAR} in scalar values. An unset variable is an error
-// naming the field, so a missing secret is never silently empty.
-func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool)) error {
+// expander replaces ${VAR} in scalar values. An unset variable is an error
+// naming the field, so a missing secret is never silently empty; with
+// unsetSecrets, a field of type Secret is left empty instead and its path
+// recorded in unset.
+type expander struct {
+	lookup       func(string) (string, bool)
+	unsetSecrets bool
+	unset        map[string]bool
+}
+
+// expand expands the scalars under n, which decodes into t (nil when it
+// is not part of the schema; checkKnown reports that).
+func (x *expander) expand(n *yaml.Node, t reflect.Type, path string) error {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if !strings.Contains(n.Value, "${") {
@@ -371,35 +400,75 @@ func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool)) er
 		}
 		var missing string
 		n.Value = os.Expand(n.Value, func(name string) string {
-			v, ok := lookup(name)
+			v, ok := x.lookup(name)
 			if !ok && missing == "" {
 				missing = name
 			}
 			return v
 		})
 		if missing != "" {
-			return fieldErr(path, "", "environment variable %s is not set", missing)
+			if !x.unsetSecrets || t != reflect.TypeFor[Secret]() {
+				return fieldErr(path, "", "environment variable %s is not set", missing)
+			}
+			n.Value = ""
+			if x.unset == nil {
+				x.unset = map[string]bool{}
+			}
+			x.unset[path] = true
 		}
 		// An expanded value is data, never YAML structure.
 		n.Tag = "!!str"
 		n.Style = yaml.DoubleQuotedStyle
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if err := expandEnv(n.Content[i+1], join(path, n.Content[i].Value), lookup); err != nil {
+			key := n.Content[i].Value
+			if err := x.expand(n.Content[i+1], keyType(t, key), join(path, key)); err != nil {
 				return err
 			}
 		}
 	case yaml.SequenceNode:
+		var elem reflect.Type
+		if t = deref(t); t != nil && t.Kind() == reflect.Slice {
+			elem = t.Elem()
+		}
 		for i, c := range n.Content {
-			if err := expandEnv(c, fmt.Sprintf("%s[%d]", path, i), lookup); err != nil {
+			if err := x.expand(c, elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
 				return err
 			}
 		}
 	case yaml.DocumentNode, yaml.AliasNode:
 		for _, c := range n.Content {
-			if err := expandEnv(c, path, lookup); err != nil {
+			if err := x.expand(c, t, path); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+func deref(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+// keyType is the type that key of a mapping decoding into t decodes into,
+// or nil when t has no such key.
+func keyType(t reflect.Type, key string) reflect.Type {
+	t = deref(t)
+	switch {
+	case t == nil:
+		return nil
+	case t.Kind() == reflect.Map:
+		return t.Elem()
+	case t.Kind() != reflect.Struct:
+		return nil
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name == key && name != "" && name != "-" {
+			return f.Type
 		}
 	}
 	return nil
@@ -570,7 +639,7 @@ func (c *Config) Validate() error {
 	for i, w := range c.Notify.Webhooks {
 		field := fmt.Sprintf("notify.webhooks[%d]", i)
 		u, err := url.Parse(string(w.URL))
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		if (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") && !c.unset[field+".url"] {
 			return fieldErr(field+".url", "", "must be an http or https URL")
 		}
 		for j, e := range w.Events {

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +142,75 @@ func TestEmptyIsDefault(t *testing.T) {
 	}
 	if c.Gateway.Postgres != "127.0.0.1:15432" || c.Gateway.API != "127.0.0.1:8080" {
 		t.Errorf("got %+v, want the documented default listeners", c.Gateway)
+	}
+}
+
+// unsetenv unsets an environment variable for the rest of the test.
+func unsetenv(t *testing.T, name string) {
+	t.Helper()
+	t.Setenv(name, "") // restores the old value at cleanup
+	if err := os.Unsetenv(name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLoadForCheck: LoadForCheck leaves secrets whose variable is unset
+// empty, and still fails on any other unset variable; Load fails on both,
+// naming the field.
+func TestLoadForCheck(t *testing.T) {
+	for _, v := range []string{"GH_TEST_DB_PW", "GH_TEST_OIDC_SECRET", "GH_TEST_HOOK", "GH_TEST_HOST"} {
+		unsetenv(t, v)
+	}
+	t.Setenv("GH_TEST_SET_PW", "from-env")
+	src := `
+connections:
+  - name: prod-db
+    address: 10.0.0.5:5432
+    username: svc
+    password: ${GH_TEST_DB_PW}
+    tags: {env: prod}
+  - name: staging-db
+    password: ${GH_TEST_SET_PW}
+auth:
+  oidc:
+    - {issuer: 'https://idp.example.com', client_id: gatehouse, client_secret: '${GH_TEST_OIDC_SECRET}'}
+notify:
+  webhooks:
+    - url: ${GH_TEST_HOOK}
+policies:
+  - name: ci
+    subjects: [group:ci]
+    connections: [tag:env=prod]
+`
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var ve *ValidationError
+	if _, err := Load(path); !errors.As(err, &ve) || ve.Field != "connections[0].password" || !strings.Contains(err.Error(), "GH_TEST_DB_PW is not set") {
+		t.Errorf("Load: got %v, want connections[0].password: environment variable GH_TEST_DB_PW is not set", err)
+	}
+
+	c, err := LoadForCheck(path)
+	if err != nil {
+		t.Fatalf("LoadForCheck: %v", err)
+	}
+	if c.Connections[0].Password != "" || c.Auth.OIDC[0].ClientSecret != "" || c.Notify.Webhooks[0].URL != "" {
+		t.Errorf("secrets of unset variables: got %q %q %q, want empty", c.Connections[0].Password, c.Auth.OIDC[0].ClientSecret, c.Notify.Webhooks[0].URL)
+	}
+	if got := string(c.Connections[1].Password); got != "from-env" {
+		t.Errorf("a set variable: got %q, want it expanded", got)
+	}
+	if c.Connections[0].Tags["env"] != "prod" || len(c.Policies) != 1 || c.Policies[0].Connections[0] != "tag:env=prod" {
+		t.Errorf("got connections %+v and policies %+v", c.Connections, c.Policies)
+	}
+
+	// Only secrets may be left unset.
+	src = strings.Replace(src, "address: 10.0.0.5:5432", "address: ${GH_TEST_HOST}:5432", 1)
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadForCheck(path); !errors.As(err, &ve) || ve.Field != "connections[0].address" {
+		t.Errorf("LoadForCheck with an unset address: got %v, want an error naming connections[0].address", err)
 	}
 }
