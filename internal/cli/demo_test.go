@@ -72,15 +72,32 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("no psql command printed; stdout: %s stderr: %s", stdout.String(), stderr.String())
 		}
 	}
-	c := exec.Command(psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", m[2], "-c", "SELECT name, email, card_number, phone FROM customers ORDER BY id LIMIT 2")
-	c.Env = append(c.Environ(), "PGPASSWORD="+m[1])
-	out, err := c.CombinedOutput()
+	psqlRun := func(sql string) (string, error) {
+		c := exec.Command(psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", m[2], "-c", sql)
+		c.Env = append(c.Environ(), "PGPASSWORD="+m[1])
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	out, err := psqlRun("SELECT name, email, card_number, phone FROM customers ORDER BY id LIMIT 2")
 	if err != nil {
 		t.Fatalf("psql: %v: %s", err, out)
 	}
 	// The demo policy masks card numbers, emails and phone numbers.
-	if got, want := string(out), "Ada Lovelace|a***@example.com|**** **** **** 4242|[REDACTED:phone]\nGrace Hopper|g***@example.com|****-****-****-4444|[REDACTED:phone]\n"; got != want {
-		t.Errorf("got %q, want %q", got, want)
+	if want := "Ada Lovelace|a***@example.com|**** **** **** 4242|[REDACTED:phone]\nGrace Hopper|g***@example.com|****-****-****-4444|[REDACTED:phone]\n"; out != want {
+		t.Errorf("got %q, want %q", out, want)
+	}
+
+	// The connection reaches the target as a role of its own, not the
+	// superuser, that can read and write the sample tables but not drop them.
+	if out, err := psqlRun("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"); err != nil || out != "gatehouse_svc|f\n" {
+		t.Errorf("current_user and rolsuper: got %q (%v), want gatehouse_svc|f", out, err)
+	}
+	if out, err := psqlRun("BEGIN; INSERT INTO orders (customer_id, amount_cents) VALUES (1, 100); " +
+		"UPDATE customers SET phone = NULL WHERE id = 5; DELETE FROM orders WHERE id = 1; ROLLBACK"); err != nil {
+		t.Errorf("insert, update and delete on the sample tables: %v: %s", err, out)
+	}
+	if out, err := psqlRun("DROP TABLE orders"); err == nil || !strings.Contains(out, "must be owner of table orders") {
+		t.Errorf("DROP TABLE orders: got %q (%v), want it refused by the target", out, err)
 	}
 	if strings.Contains(stdout.String()+stderr.String(), "password=") {
 		t.Error("demo output mentions a password")

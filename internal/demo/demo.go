@@ -5,6 +5,7 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"time"
 
@@ -13,9 +14,16 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/pgserver"
 )
 
+// ServiceRole is the login role the demo's connection uses: not a
+// superuser, it may only read and write the sample tables.
+const ServiceRole = "gatehouse_svc"
+
 // Postgres is a running throwaway PostgreSQL server.
 type Postgres struct {
 	*pgserver.Server
+	// svcPassword is ServiceRole's password, new for every server and
+	// never printed.
+	svcPassword string
 }
 
 // StartPostgres starts a throwaway server in a new temporary directory.
@@ -24,10 +32,12 @@ func StartPostgres() (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Postgres{Server: s}, nil
+	// rand.Text is letters and digits only: it needs no quoting in SQL.
+	return &Postgres{Server: s, svcPassword: rand.Text()}, nil
 }
 
-// Seed creates the sample database "app" with customers and orders.
+// Seed creates the sample database "app" with customers and orders, and
+// ServiceRole with what it needs on them.
 func (p *Postgres) Seed(ctx context.Context) error {
 	if err := p.Exec(ctx, "postgres", "CREATE DATABASE app"); err != nil {
 		return fmt.Errorf("create database: %w", err)
@@ -35,8 +45,22 @@ func (p *Postgres) Seed(ctx context.Context) error {
 	if err := p.Exec(ctx, "app", seedSQL); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
+	// The password cannot break the statement, and PostgreSQL's errors
+	// for it (the role exists, no privilege) do not quote it.
+	if err := p.Exec(ctx, "app", fmt.Sprintf(roleSQL, ServiceRole, p.svcPassword)); err != nil {
+		return fmt.Errorf("create role %s: %w", ServiceRole, err)
+	}
 	return nil
 }
+
+// roleSQL creates the connection's role (%[1]s) with its password (%[2]s).
+const roleSQL = `
+CREATE ROLE %[1]s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '%[2]s';
+GRANT CONNECT ON DATABASE app TO %[1]s;
+GRANT USAGE ON SCHEMA public TO %[1]s;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %[1]s;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %[1]s;
+`
 
 const seedSQL = `
 CREATE TABLE customers (
@@ -66,7 +90,7 @@ INSERT INTO orders (customer_id, amount_cents, status)
 `
 
 // Config returns a configuration with one connection, "demo", to the sample
-// database, and a policy that lets group "demo" use it.
+// database as ServiceRole, and a policy that lets group "demo" use it.
 func (p *Postgres) Config(dataDir string) *config.Config {
 	cfg := config.Default()
 	cfg.DataDir = dataDir
@@ -76,8 +100,8 @@ func (p *Postgres) Config(dataDir string) *config.Config {
 		Connector: config.EmbeddedConnector,
 		Address:   p.Addr(),
 		Database:  "app",
-		Username:  "postgres",
-		Password:  config.Secret(p.Password),
+		Username:  ServiceRole,
+		Password:  config.Secret(p.svcPassword),
 		TLS:       "disable",
 		Tags:      map[string]string{"env": "demo"},
 	}}
