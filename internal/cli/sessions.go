@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -210,6 +211,12 @@ type (
 			Message  string `json:"message"`
 		} `json:"error"`
 		Masked []maskedData `json:"masked"`
+		// Columns, Types and Sample are the first rows the client
+		// received, masked, as far as the connection's limits keep them.
+		Columns         []string            `json:"columns,omitempty"`
+		Types           []uint32            `json:"types,omitempty"`
+		Sample          [][]json.RawMessage `json:"sample,omitempty"`
+		SampleTruncated bool                `json:"sample_truncated,omitempty"`
 	}
 	endData struct {
 		Reason     string       `json:"reason"`
@@ -367,7 +374,105 @@ func resultText(d *resultData) string {
 	if d.Rows == 1 {
 		rows = "row"
 	}
-	return termSafe(fmt.Sprintf("%s, %d %s, %s%s", d.Tag, d.Rows, rows, fmtDuration(msDuration(d.DurationMS)), maskedText(d.Masked)), false)
+	return termSafe(fmt.Sprintf("%s, %d %s, %s%s", d.Tag, d.Rows, rows, fmtDuration(msDuration(d.DurationMS)), maskedText(d.Masked)), false) + sampleText(d)
+}
+
+// maxCellWidth is the widest a value is shown in a replayed row.
+const maxCellWidth = 40
+
+// sampleText renders the kept rows of a result as an aligned table below
+// it, or "" when none were kept.
+func sampleText(d *resultData) string {
+	if len(d.Columns) == 0 || len(d.Sample) == 0 && !d.SampleTruncated {
+		return ""
+	}
+	table := make([][]string, 0, len(d.Sample)+1)
+	head := make([]string, len(d.Columns))
+	for i, c := range d.Columns {
+		head[i] = cell(termSafe(c, false))
+	}
+	table = append(table, head)
+	for _, row := range d.Sample {
+		cells := make([]string, len(d.Columns))
+		for i := range cells {
+			if i < len(row) {
+				cells[i] = cell(sampleValue(row[i]))
+			}
+		}
+		table = append(table, cells)
+	}
+	width := make([]int, len(d.Columns))
+	for _, row := range table {
+		for i, c := range row {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	var b strings.Builder
+	for _, row := range table {
+		b.WriteString("\n  ")
+		for i, c := range row {
+			if i > 0 {
+				b.WriteString(" | ")
+			}
+			b.WriteString(c)
+			if i < len(row)-1 {
+				b.WriteString(strings.Repeat(" ", width[i]-utf8.RuneCountInString(c)))
+			}
+		}
+	}
+	if d.SampleTruncated {
+		if len(d.Sample) < int(d.Rows) {
+			fmt.Fprintf(&b, "\n  (%d of %d rows kept)", len(d.Sample), d.Rows)
+		} else {
+			b.WriteString("\n  (some rows not kept)")
+		}
+	}
+	return b.String()
+}
+
+// cell cuts a value to maxCellWidth characters.
+func cell(s string) string {
+	if utf8.RuneCountInString(s) <= maxCellWidth {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:maxCellWidth-1]) + "…"
+}
+
+// sampleValue renders one kept value: NULL, the text, or a note on a
+// binary value; a cut value ends in "...".
+func sampleValue(raw json.RawMessage) string {
+	if string(raw) == "null" {
+		return "NULL"
+	}
+	var text string
+	if json.Unmarshal(raw, &text) == nil {
+		return termSafe(text, false)
+	}
+	var v struct {
+		Text      *string `json:"text"`
+		Base64    string  `json:"base64"`
+		Format    int     `json:"format"`
+		Size      int     `json:"size"`
+		Truncated bool    `json:"truncated"`
+	}
+	if json.Unmarshal(raw, &v) != nil {
+		return "?"
+	}
+	var s string
+	switch {
+	case v.Text != nil:
+		s = termSafe(*v.Text, false)
+	case v.Format == 0:
+		raw, _ := base64.StdEncoding.DecodeString(v.Base64)
+		s = termSafe(string(raw), false)
+	default:
+		return fmt.Sprintf("<binary %d bytes>", v.Size)
+	}
+	if v.Truncated {
+		s += "..."
+	}
+	return s
 }
 
 func msDuration(ms float64) time.Duration {
@@ -461,7 +566,7 @@ func printReplay(w io.Writer, s *store.Session, evs []store.Event, steps []repla
 		fmt.Fprintf(w, "\n%s %s\n", prefix, indent(statementText(st.Statement), len(prefix)+1))
 		pad := strings.Repeat(" ", len(prefix)+1)
 		for _, r := range st.Results {
-			fmt.Fprintf(w, "%s=> %s\n", pad, resultText(r))
+			fmt.Fprintf(w, "%s=> %s\n", pad, indent(resultText(r), len(pad)+1))
 		}
 		if len(st.Results) == 0 {
 			fmt.Fprintf(w, "%s=> (no result recorded)\n", pad)

@@ -22,10 +22,12 @@ import (
 func recordSample(tb testing.TB, e *apitest.Env) {
 	tb.Helper()
 	e.Record(tb, apitest.Session{ID: "s_alice", Identity: "alice", Statements: []apitest.Statement{
-		{Text: "select id, email\n  from customers\n where id = $1", Params: []string{"42"}, Tag: "SELECT 1", Rows: 1},
+		{Text: "select id, email\n  from customers\n where id = $1", Params: []string{"42"}, Tag: "SELECT 1", Rows: 1,
+			Columns: []string{"id", "email"}, Sample: [][]any{{"42", "a***@example.com"}}},
 		{Text: "update customers set email = 'x' where id = 7", Tag: "UPDATE 3", Rows: 3},
 		{Text: "drop table customers", ErrCode: "42501", ErrMsg: "gatehouse: blocked by policy dev: schema changes go through migrations"},
-		{Text: "select '\x1b[2Jhidden'", Tag: "SELECT 1", Rows: 1},
+		{Text: "select '\x1b[2Jhidden', null, 'long'", Tag: "SELECT 1", Rows: 1, Columns: []string{"?column?", "n\x1b[2J", "l"},
+			Sample: [][]any{{"\x1b[2Jhidden", nil, strings.Repeat("x", 50)}}},
 	}})
 	e.Record(tb, apitest.Session{ID: "s_bob", Identity: "bob", Connection: "staging-db",
 		Start: time.Date(2025, 1, 3, 9, 0, 0, 0, time.UTC), Open: true,

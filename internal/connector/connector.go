@@ -150,6 +150,8 @@ func (c *Connector) Open(ctx context.Context, req *Request) (*Session, error) {
 		cols := c.columnsFor(req.Connection, target)
 		up.Mask = &postgres.Masking{Masker: m, Columns: cols.Resolve, Copy: copySpecs(cols), Invalidate: cols.Invalidate, Generation: cols.Generation}
 	}
+	rows, bytes := cn.Recording.Limits()
+	up.Rows = postgres.RowLimits{Rows: rows, Bytes: bytes}
 	s := &Session{c: c, req: *req, up: up, log: log, chk: chk}
 	c.mu.Lock()
 	if c.live == nil {

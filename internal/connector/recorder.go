@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/gatehouse-dev/gatehouse/internal/mask"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
@@ -273,6 +274,9 @@ func (r *recorder) Result(res *postgres.Result) error {
 		o.Raw("masked", r.scratch)
 		r.addHits(res.Masked)
 	}
+	if sm := res.Sample; sm != nil {
+		r.appendSample(o, sm)
+	}
 	// A result records what already happened: it may wait for the next
 	// statement's write (or a few milliseconds) instead of costing a
 	// write of its own.
@@ -281,6 +285,81 @@ func (r *recorder) Result(res *postgres.Result) error {
 		return fmt.Errorf("spool result event: %w", err)
 	}
 	return nil
+}
+
+// appendSample adds the rows kept of a result: columns, types (OIDs),
+// sample (an array of rows, each an array of values) and sample_truncated
+// when rows were left out. A value is null, a string, or an object with
+// text or base64 (binary, or text that is not UTF-8), format when binary,
+// size, and truncated when cut.
+func (r *recorder) appendSample(o *recording.Object, sm *postgres.RowSample) {
+	o.Strings("columns", sm.Columns)
+	b := append(r.scratch[:0], '[')
+	for i, t := range sm.Types {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, uint64(t), 10)
+	}
+	b = append(b, ']')
+	o.Raw("types", b)
+	b = append(b[:0], '[')
+	for i := range sm.Len() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		for j, v := range sm.Row(i) {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendSampleValue(b, &v)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, ']')
+	o.Raw("sample", b)
+	r.scratch = b
+	if sm.Truncated {
+		o.Bool("sample_truncated", true)
+	}
+}
+
+func appendSampleValue(b []byte, v *postgres.Value) []byte {
+	if v.Null {
+		return append(b, "null"...)
+	}
+	data := v.Data
+	if v.Format == 0 && v.Truncated {
+		// A cut may split a character.
+		for n := 0; n < utf8.UTFMax && len(data) > 0 && !utf8.Valid(data); n++ {
+			data = data[:len(data)-1]
+		}
+	}
+	text := v.Format == 0 && utf8.Valid(data)
+	// No copy: data does not change while it is appended.
+	str := unsafe.String(unsafe.SliceData(data), len(data))
+	if text && !v.Truncated {
+		return recording.AppendString(b, str)
+	}
+	if text {
+		b = append(b, `{"text":`...)
+		b = recording.AppendString(b, str)
+	} else {
+		b = append(b, `{"base64":"`...)
+		b = base64.StdEncoding.AppendEncode(b, data)
+		b = append(b, '"')
+		if v.Format != 0 {
+			b = append(b, `,"format":`...)
+			b = strconv.AppendInt(b, int64(v.Format), 10)
+		}
+	}
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, int64(v.Size), 10)
+	if v.Truncated {
+		b = append(b, `,"truncated":true`...)
+	}
+	return append(b, '}')
 }
 
 // appendFloat appends f as encoding/json writes a float64: shortest

@@ -60,6 +60,17 @@ func TestRecorderData(t *testing.T) {
 		{"result", func(r *recorder) error {
 			return r.Result(&postgres.Result{Seq: 7, Tag: "SELECT 1", Rows: 1, Duration: 1234567 * time.Nanosecond})
 		}, `{"statement":7,"tag":"SELECT 1","rows":1,"duration_ms":1.234}`},
+		{"result with rows", func(r *recorder) error {
+			return r.Result(&postgres.Result{Seq: 3, Tag: "SELECT 5", Rows: 5, Duration: time.Millisecond,
+				Sample: &postgres.RowSample{Columns: []string{"id", "note"}, Types: []uint32{23, 25}, Truncated: true,
+					Values: []postgres.Value{
+						{Data: []byte("1"), Size: 1}, {Data: []byte("a \"q\"\n"), Size: 6},
+						{Null: true}, {Data: []byte("caf\xc3"), Size: 900, Truncated: true},
+						{Data: []byte("3"), Size: 1}, {Format: 1, Data: []byte{0, 0xff}, Size: 2},
+					}}})
+		}, `{"statement":3,"tag":"SELECT 5","rows":5,"duration_ms":1,"columns":["id","note"],"types":[23,25],
+			"sample":[["1","a \"q\"\n"],[null,{"text":"caf","size":900,"truncated":true}],["3",{"base64":"AP8=","format":1,"size":2}]],
+			"sample_truncated":true}`},
 		{"tiny result", func(r *recorder) error {
 			return r.Result(&postgres.Result{Seq: 1, Duration: time.Microsecond})
 		}, `{"statement":1,"tag":"","rows":0,"duration_ms":0.001}`},
@@ -115,7 +126,8 @@ func TestAppendFloat(t *testing.T) {
 func TestRecorderAllocs(t *testing.T) {
 	r, _ := startRecorder(t)
 	st := &postgres.Statement{Protocol: "simple", Text: "SELECT abalance FROM pgbench_accounts WHERE aid = 42;"}
-	res := &postgres.Result{Seq: 1, Tag: "SELECT 1", Rows: 1, Duration: 150 * time.Microsecond}
+	res := &postgres.Result{Seq: 1, Tag: "SELECT 1", Rows: 1, Duration: 150 * time.Microsecond,
+		Sample: &postgres.RowSample{Columns: []string{"abalance"}, Types: []uint32{23}, Values: []postgres.Value{{Data: []byte("-4211"), Size: 5}}}}
 	allocs := testing.AllocsPerRun(200, func() {
 		if err := r.Statement(st); err != nil {
 			t.Fatal(err)

@@ -196,7 +196,8 @@ func TestMasking(t *testing.T) {
 				t.Errorf("session end masked: got %s", end.Data)
 			}
 			replay := h.runCLI(t, h.adminToken(t), "sessions", "replay", rec.Session.ID)
-			if replay.Code != 0 || !strings.Contains(replay.Stdout, "masked: ") || !strings.Contains(replay.Stdout, "customers.ssn x") {
+			if replay.Code != 0 || !strings.Contains(replay.Stdout, "masked: ") || !strings.Contains(replay.Stdout, "customers.ssn x") ||
+				!strings.Contains(replay.Stdout, "[REDACTED") {
 				t.Errorf("sessions replay does not show the masking: exit %d\n%s%s", replay.Code, replay.Stdout, replay.Stderr)
 			}
 			received.Write([]byte(replay.Stdout))

@@ -189,6 +189,8 @@ func TestUpRecording(t *testing.T) {
 			"INSERT INTO rec_t VALUES ($1, $2)",
 			"=> INSERT 0 1, 1 row",
 			"=> SELECT 3, 3 rows",
+			// The rows the client received, pgx's binary int4 as text.
+			" id | v\n", " 2  | b\n", " 4  | param-d\n",
 			"=> UPDATE 4, 4 rows",
 			// Both results of the two-statement string.
 			"=> INSERT 0 2, 2 rows",

@@ -83,6 +83,10 @@ func (o *Object) JSON() json.RawMessage {
 	return j
 }
 
+// AppendString appends s to b as a JSON string, replacing bytes that are
+// not valid UTF-8 by U+FFFD, for data built outside an Object.
+func AppendString(b []byte, s string) []byte { return appendJSONStringLossy(b, s) }
+
 // appendJSONStringLossy appends s as a JSON string, replacing bytes that are
 // not valid UTF-8 by U+FFFD.
 func appendJSONStringLossy(b []byte, s string) []byte {

@@ -113,6 +113,10 @@ type Statement struct {
 	Rows    int64
 	ErrCode string
 	ErrMsg  string
+	// Columns and Sample are the kept rows; Sample's values are strings
+	// or nil for NULL.
+	Columns []string
+	Sample  [][]any
 }
 
 // Session describes a session to record.
@@ -171,6 +175,9 @@ func (e *Env) Record(tb testing.TB, s Session) {
 		}
 		add(recording.TypeStatement, map[string]any{"protocol": proto, "text": st.Text, "params": params})
 		res := map[string]any{"tag": st.Tag, "rows": st.Rows, "duration_ms": 1.5}
+		if st.Columns != nil {
+			res["columns"], res["sample"] = st.Columns, st.Sample
+		}
 		if st.ErrCode != "" {
 			res = map[string]any{"duration_ms": 0.5, "error": map[string]any{"severity": "ERROR", "code": st.ErrCode, "message": st.ErrMsg}}
 		}

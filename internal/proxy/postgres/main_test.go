@@ -79,6 +79,16 @@ func (r *recorder) Result(res *postgres.Result) error {
 	defer r.mu.Unlock()
 	c := *res
 	c.Masked = slices.Clone(res.Masked)
+	if res.Sample != nil {
+		sm := *res.Sample
+		sm.Columns, sm.Types = slices.Clone(sm.Columns), slices.Clone(sm.Types)
+		sm.Values = nil
+		for _, v := range res.Sample.Values {
+			v.Data = bytes.Clone(v.Data)
+			sm.Values = append(sm.Values, v)
+		}
+		c.Sample = &sm
+	}
 	if res.Error != nil {
 		e := *res.Error
 		c.Error = &e
@@ -146,6 +156,9 @@ type proxyOptions struct {
 	relayCtx func(ctx context.Context) context.Context
 	// mask, if set, gives each session's masking for its database.
 	mask func(t postgres.Target) *postgres.Masking
+	// rows bounds the rows each session keeps in its Results; the zero
+	// value means the connector's defaults, as in production.
+	rows postgres.RowLimits
 }
 
 // lockedBuffer makes a bytes.Buffer safe for a concurrent slog handler.
@@ -173,6 +186,9 @@ func startProxy(t testing.TB, o proxyOptions) *proxy {
 	}
 	if o.target == nil {
 		o.target = srv
+	}
+	if o.rows == (postgres.RowLimits{}) {
+		o.rows = postgres.RowLimits{Rows: 10, Bytes: 16 << 10}
 	}
 	p := &proxy{
 		DB:       o.target.CreateDatabase(t),
@@ -202,6 +218,7 @@ func startProxy(t testing.TB, o proxyOptions) *proxy {
 				return nil, err
 			}
 			u.Check = o.check
+			u.Rows = o.rows
 			if o.mask != nil {
 				u.Mask = o.mask(o.targetFor(db))
 			}

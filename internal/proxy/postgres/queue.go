@@ -22,6 +22,8 @@ type pending struct {
 	start  time.Time
 	denial *Denial // the statement was denied and its stand-in forwarded
 	text   string  // the statement text, kept when masking needs it for COPY
+	// ofPortal marks a Describe of a portal (not of a statement).
+	ofPortal bool
 }
 
 func (r *relay) push(p pending) {

@@ -87,4 +87,8 @@ type Result struct {
 	// Masked counts the values masking replaced in what the client
 	// received for this statement, by rule; never the values.
 	Masked []mask.Hit
+	// Sample holds the first rows the client received for the statement,
+	// masked, within Upstream.Rows; nil when no row came or none are kept.
+	// It is valid until Result returns.
+	Sample *RowSample
 }

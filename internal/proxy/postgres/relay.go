@@ -83,6 +83,11 @@ type relay struct {
 	shitList   []mask.Hit
 	sparams    []Value
 	text       string // the statement's text as sent, under masking
+	// described is set when the client asked for the description of
+	// descPortal since its last Bind, so the rows of its Execute come
+	// with a RowDescription.
+	described  bool
+	descPortal string
 
 	mu    sync.Mutex
 	queue []pending
@@ -102,7 +107,8 @@ type relay struct {
 	ps         pgproto3.ParameterStatus
 	lastTagStr string
 	denyBuf    []byte
-	atBoundary bool // the client stream ends at a message boundary
+	atBoundary bool     // the client stream ends at a message boundary
+	smp        *sampler // nil when no rows are kept for the recording
 }
 
 func newRelay(client, target net.Conn, rec Recorder, check func(context.Context, *Statement, func(string) error) *Denial) *relay {
@@ -135,6 +141,9 @@ func (u *Upstream) Relay(ctx context.Context, client net.Conn, rec Recorder) err
 	r := newRelay(client, u.conn, rec, u.Check)
 	if u.Mask != nil && !u.Mask.Masker.Empty() {
 		r.mk = &masker{cfg: u.Mask, m: u.Mask.Masker}
+	}
+	if u.Rows.Rows > 0 && u.Rows.Bytes > 0 {
+		r.smp = &sampler{lim: u.Rows}
 	}
 	return r.run(ctx)
 }
@@ -240,11 +249,23 @@ func (r *relay) clientMessage() error {
 		r.push(pending{kind: kindParse})
 		return r.writeTarget(body)
 	case 'B':
+		r.described = false
 		r.push(pending{kind: kindBind})
 		return r.clientBind()
 	case 'D':
-		r.push(pending{kind: kindDescribe})
-		return r.forward()
+		body, err := r.cr.body()
+		if err != nil {
+			return fmt.Errorf("read from client: %w", err)
+		}
+		ofPortal := len(body) > 1 && body[0] == 'P'
+		if ofPortal {
+			name, _, _ := bytes.Cut(body[1:], []byte{0})
+			if !r.described || string(name) != r.descPortal {
+				r.described, r.descPortal = true, string(name)
+			}
+		}
+		r.push(pending{kind: kindDescribe, ofPortal: ofPortal})
+		return r.writeTarget(body)
 	case 'E':
 		body, err := r.cr.body()
 		if err != nil {
@@ -346,9 +367,9 @@ func (r *relay) statement(kind byte) (denied bool, err error) {
 	if err := r.rec.Statement(&r.st); err != nil {
 		return false, &sessionEnd{public: errNotRecorded, cause: fmt.Errorf("record statement %d: %w", r.seq, err)}
 	}
-	if kind == kindExecute && d == nil && r.mk != nil {
+	if kind == kindExecute && d == nil && (r.mk != nil || r.smp != nil && !(r.described && r.descPortal == r.st.Portal)) {
 		// Ask for the portal's description first, so the rows that follow
-		// can be masked whatever the client described or cached.
+		// can be masked (and kept) whatever the client described or cached.
 		if err := r.describePortal(); err != nil {
 			return false, err
 		}
@@ -426,6 +447,9 @@ func (r *relay) targetMessage() error {
 		if r.mk != nil {
 			return r.maskedRow()
 		}
+		if r.smp != nil {
+			return r.keptRow()
+		}
 		return r.forwardClient()
 	case 'C':
 		body, err := r.tr.body()
@@ -439,6 +463,9 @@ func (r *relay) targetMessage() error {
 			if done, err := r.maskComplete(); done || err != nil {
 				return err
 			}
+		}
+		if r.smp != nil {
+			r.smp.noRows()
 		}
 		if err := r.result(r.tagString(r.cc.CommandTag), nil); err != nil {
 			return err
@@ -468,6 +495,9 @@ func (r *relay) targetMessage() error {
 			r.mk.endResult()
 			masked = r.mk.maskError(&r.er)
 		}
+		if r.smp != nil {
+			r.smp.noRows()
+		}
 		if d := r.deniedError(); d != nil {
 			r.resErr = Error{Severity: "ERROR", Code: d.Code, Message: d.Message}
 			if err := r.result("", &r.resErr); err != nil {
@@ -488,6 +518,9 @@ func (r *relay) targetMessage() error {
 		return r.writeClient(body)
 	case 'Z':
 		r.readyForQuery()
+		if r.smp != nil {
+			r.smp.noRows()
+		}
 		return r.forwardClient()
 	case '1':
 		r.popIf(kindParse)
@@ -503,6 +536,10 @@ func (r *relay) targetMessage() error {
 			if done, err := r.maskDescription(); done || err != nil {
 				return err
 			}
+		} else if r.smp != nil {
+			if done, err := r.sampleDescription(); done || err != nil {
+				return err
+			}
 		}
 		// The end of a Describe's answer; a simple Query's RowDescription
 		// finds a Query at the front and pops nothing.
@@ -511,6 +548,9 @@ func (r *relay) targetMessage() error {
 	case 'H', 'd', 'c', 'N', 'A', 'S':
 		if r.mk != nil {
 			return r.maskOther()
+		}
+		if r.smp != nil && (r.tr.typ == 'H' || r.tr.typ == 'd') {
+			return r.keptCopy()
 		}
 		return r.forwardClient()
 	default:
@@ -562,6 +602,10 @@ func (r *relay) result(tag string, e *Error) error {
 	r.res = Result{Seq: p.seq, Tag: tag, Rows: rows, Duration: now.Sub(p.start), Error: e, Time: now}
 	if r.mk != nil {
 		r.res.Masked = r.mk.takeHits()
+	}
+	if r.smp != nil {
+		r.res.Sample = r.smp.take()
+		defer r.smp.reset()
 	}
 	r.rows = 0
 	if p.kind == kindQuery {

@@ -180,8 +180,16 @@ func TestRelayAllowedExecuteDoesNotAllocate(t *testing.T) {
 }
 
 func BenchmarkRelaySelect(b *testing.B) {
+	b.Run("rows=0", func(b *testing.B) { benchmarkRelaySelect(b, RowLimits{}) })
+	b.Run("rows=10", func(b *testing.B) { benchmarkRelaySelect(b, RowLimits{Rows: 10, Bytes: 16 << 10}) })
+}
+
+func benchmarkRelaySelect(b *testing.B, lim RowLimits) {
 	rec := &nopRecorder{}
 	r := testRelay(rec)
+	if lim.Rows > 0 {
+		r.smp = &sampler{lim: lim}
+	}
 	stream := selectStream(b, 1000)
 	br := bytes.NewReader(stream)
 	b.SetBytes(int64(len(stream)))

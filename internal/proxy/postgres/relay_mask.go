@@ -108,6 +108,9 @@ func (r *relay) maskDescription() (bool, error) {
 	if r.tr.typ == 'n' {
 		r.pop()
 		r.mk.ready = false
+		if r.smp != nil {
+			r.smp.noRows()
+		}
 		return true, nil
 	}
 	body, err := r.tr.body()
@@ -118,6 +121,10 @@ func (r *relay) maskDescription() (bool, error) {
 		// Nothing of this message went out: the client can be told.
 		r.atBoundary = true
 		return true, &sessionEnd{public: errMaskUnavailable, cause: fmt.Errorf("plan masking: %w", err)}
+	}
+	if r.smp != nil {
+		// planRows read it already: a malformed one does not get here.
+		r.smp.describe(body)
 	}
 	if injected {
 		r.pop()
@@ -133,6 +140,9 @@ func (r *relay) maskedRow() error {
 		return &sessionEnd{public: errMaskUnavailable, cause: errors.New("mask: a DataRow came without a RowDescription")}
 	}
 	if !k.anyOn {
+		if r.smp != nil {
+			return r.keptRow()
+		}
 		return r.forwardClient()
 	}
 	body, err := r.tr.body()
@@ -142,6 +152,9 @@ func (r *relay) maskedRow() error {
 	out, err := k.maskRow(body)
 	if err != nil {
 		return &sessionEnd{public: errMaskUnavailable, cause: fmt.Errorf("mask: %w", err)}
+	}
+	if r.smp != nil && r.smp.want() {
+		r.smp.row(out)
 	}
 	if len(out) == len(body) && (len(out) == 0 || &out[0] == &body[0]) {
 		return r.writeClient(body)
@@ -224,6 +237,9 @@ func (r *relay) maskOther() error {
 		if k.copySuppress {
 			return nil
 		}
+		if r.smp != nil {
+			r.smp.copyStart(text)
+		}
 		return r.writeClient(body)
 	case 'd':
 		if !k.copyOut {
@@ -243,7 +259,7 @@ func (r *relay) maskOther() error {
 				k.copySuppress = true
 				return nil
 			}
-			return r.writeClientMsg('d', out)
+			return r.sendCopyData(out)
 		}
 		out, ok := k.maskCopyRow(body)
 		switch {
@@ -252,10 +268,8 @@ func (r *relay) maskOther() error {
 			// ends with an error at its CommandComplete.
 			k.copySuppress = true
 			return nil
-		case len(out) == len(body) && (len(out) == 0 || &out[0] == &body[0]):
-			return r.writeClient(body)
 		}
-		return r.writeClientMsg('d', out)
+		return r.sendCopyData(out)
 	case 'c':
 		if k.copyOut && k.copySuppress {
 			return nil

@@ -97,6 +97,9 @@ type Upstream struct {
 	// notice fields) before they reach the client or the recording, and
 	// masks the statement text and parameters that are recorded.
 	Mask *Masking
+	// Rows bounds the result rows kept in each Result's Sample, after
+	// masking; the zero value keeps none.
+	Rows RowLimits
 
 	conn      net.Conn
 	pid       uint32
