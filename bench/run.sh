@@ -24,6 +24,8 @@
 #                      prepared = pgbench -S -M prepared
 #                      connect  = pgbench -S -C (a new connection per transaction)
 #   TARGETS="direct pgbouncer gh-up gh-up-tls gh-split"
+#                      (also gh-up-norows: gatehouse up on a connection that
+#                      keeps no result rows in its recordings)
 #   CLIENTS=8 THREADS=2 SCALE=10
 #   PROFILE=1          after the rounds, perf-record `gatehouse up` under
 #                      pgbench -S for PROFILE_SECONDS (default 15) and print the
@@ -179,7 +181,7 @@ proc_cpu_s() { # utime+stime in seconds
 
 # ---------------------------------------------------------------- build
 want_target() { [[ " $TARGETS " == *" $1 "* ]]; }
-want_gh() { want_target gh-up || want_target gh-up-tls || want_target gh-split; }
+want_gh() { want_target gh-up || want_target gh-up-tls || want_target gh-up-norows || want_target gh-split; }
 GH=${GATEHOUSE_BIN:-}
 if [[ -z $GH ]] && want_gh; then
 	log "building bin/gatehouse"
@@ -273,7 +275,7 @@ retry() { # seconds cmd...
 	done
 }
 
-if want_target gh-up || want_target gh-up-tls; then
+if want_target gh-up || want_target gh-up-tls || want_target gh-up-norows; then
 	UP_API=$(free_port) UP_PG=$(free_port)
 	mkdir -p "$T/gh-up"
 	cat >"$T/gh-up/gatehouse.yaml" <<EOF
@@ -292,10 +294,19 @@ connections:
     username: postgres
     password: $PGPW
     tls: disable
+  - name: bench-norows
+    type: postgres
+    connector: embedded
+    address: 127.0.0.1:$PGPORT
+    database: bench
+    username: postgres
+    password: $PGPW
+    tls: disable
+    recording: {rows: 0}
 policies:
   - name: bench
     subjects: [group:bench]
-    connections: [bench]
+    connections: [bench, bench-norows]
     access: allow
 $RULES_YAML
 $MASK_POLICY
@@ -376,6 +387,7 @@ target_conn() {
 	pgbouncer) echo "127.0.0.1 $BPORT postgres $PGPW disable" ;;
 	gh-up) echo "127.0.0.1 $UP_PG bench $UP_TOKEN disable" ;;
 	gh-up-tls) echo "127.0.0.1 $UP_PG bench $UP_TOKEN require" ;;
+	gh-up-norows) echo "127.0.0.1 $UP_PG bench-norows $UP_TOKEN disable" ;;
 	gh-split) echo "127.0.0.1 $GW_PG bench $GW_TOKEN disable" ;;
 	*) die "unknown target $1" ;;
 	esac
@@ -386,7 +398,7 @@ target_pids() {
 	case $1 in
 	direct) echo "" ;;
 	pgbouncer) echo "$BOUNCER_PID" ;;
-	gh-up | gh-up-tls) echo "$UP_PID" ;;
+	gh-up | gh-up-tls | gh-up-norows) echo "$UP_PID" ;;
 	gh-split) echo "$GW_PID $CONN_PID" ;;
 	esac
 }

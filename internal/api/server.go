@@ -89,6 +89,9 @@ type Server struct {
 	// Reviews runs the approval workflow behind /api/v1/reviews; nil
 	// makes those routes answer 501.
 	Reviews *review.Service
+	// Connections lists the connections p may reach and where the
+	// listeners are.
+	Connections func(ctx context.Context, p *auth.Principal) (*ConnectionList, error)
 	// RequestAccess creates an access review for p on a connection whose
 	// policy says access: review. Errors from AccessError are shown as-is.
 	RequestAccess func(ctx context.Context, p *auth.Principal, connection string, d time.Duration, reason string) (*store.Review, error)
@@ -124,6 +127,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/v1/auth/saml/start", s.signIn(s.SAMLStart != nil, true, badReq, s.samlStart))
 	mux.Handle("POST /api/v1/auth/saml/acs", s.signIn(s.SAMLACS != nil, true, unauthorized, s.samlACS))
 	mux.Handle("POST /api/v1/auth/saml/token", s.signIn(s.SAMLToken != nil, false, unauthorized, s.samlToken))
+	mux.Handle("GET /api/v1/connections", s.authed(s.listConnections))
 	mux.Handle("GET /api/v1/sessions", s.authed(s.listSessions))
 	mux.Handle("GET /api/v1/sessions/{id}", s.authed(s.getSession))
 	mux.Handle("GET /api/v1/sessions/{id}/events", s.authed(s.listEvents))

@@ -68,6 +68,8 @@ func newRootCmd() *cobra.Command {
 		newConnectorsCmd(o),
 		newPolicyCmd(o),
 		newRequestCmd(o),
+		newConnectionsCmd(o),
+		newConnectCmd(o),
 	)
 	return root
 }

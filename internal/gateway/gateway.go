@@ -384,6 +384,7 @@ func (g *Gateway) startAPI(ctx context.Context) error {
 			return secret, t, err
 		},
 		MaxTokenTTL:     g.Config.Auth.MaxTokenTTL,
+		Connections:     g.reachable,
 		RevokeToken:     g.revokeToken,
 		DisableIdentity: g.disableIdentity,
 		EnableIdentity:  g.enableIdentity,

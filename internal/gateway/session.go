@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -429,4 +430,29 @@ func hostOf(a net.Addr) string {
 		return a.String()
 	}
 	return host
+}
+
+// reachable lists the connections p's policies let them reach (directly,
+// or after an approved access request) and where the listeners are.
+func (g *Gateway) reachable(ctx context.Context, p *auth.Principal) (*api.ConnectionList, error) {
+	// The bound address: the configured one may ask for port 0.
+	out := &api.ConnectionList{Listeners: api.Listeners{Postgres: g.Addrs().Postgres}}
+	if g.Config.Gateway.TLS == nil {
+		out.Listeners.CA = string(g.ca.CertPEM())
+	}
+	pols := g.policies.Load()
+	sub := policy.Subject{Identity: p.Identity, Groups: p.Groups}
+	for _, cn := range g.conns {
+		d := pols.Access(sub, policy.Target{Name: cn.Name, Tags: cn.Tags})
+		access := "allow"
+		switch {
+		case d.NeedsGrant:
+			access = "review"
+		case !d.Allowed:
+			continue
+		}
+		out.Connections = append(out.Connections, api.Connection{Name: cn.Name, Type: cn.Type, Database: cn.Database, Tags: cn.Tags, Access: access})
+	}
+	slices.SortFunc(out.Connections, func(a, b api.Connection) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }

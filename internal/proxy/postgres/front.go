@@ -86,6 +86,10 @@ type Front struct {
 	StartupTimeout time.Duration
 	// Logger receives connection-level logs; nil discards them.
 	Logger *slog.Logger
+	// NoPassword skips asking the client for a password: for a local
+	// forwarder (gatehouse connect) whose Open logs in with a token of
+	// its own. OpenRequest.Token is then empty.
+	NoPassword bool
 
 	mu       sync.Mutex
 	sessions map[uint32]*frontSession
@@ -321,6 +325,9 @@ func (s *startup) startupMessage(code uint32, body []byte) (*OpenRequest, error)
 		return nil, s.fail(errReplication, errors.New("replication requested"))
 	}
 	delete(req.Params, "replication")
+	if s.f.NoPassword {
+		return req, nil
+	}
 
 	b, _ := (&pgproto3.AuthenticationCleartextPassword{}).Encode(nil)
 	if _, err := s.conn.Write(b); err != nil {
