@@ -24,7 +24,7 @@ func copySpecs(cols *postgres.Columns) func(ctx context.Context, text string, in
 		}
 		ct := targets[index]
 		if ct.Query {
-			return nil, errors.New("a COPY of a query has no table columns")
+			return queryCopySpec(ctx, cols, &ct)
 		}
 		tables, err := cols.Tables(ctx, ct.Schema, ct.Table)
 		if err != nil {
@@ -62,6 +62,43 @@ func copySpecs(cols *postgres.Columns) func(ctx context.Context, text string, in
 		}
 		return spec, copyOptions(spec, ct.Options)
 	}
+}
+
+// queryCopySpec names the fields of a COPY of a query by describing the
+// query on the catalog connection. That connection resolves table names on
+// its own search path, not the session's, so every table the query names
+// without a schema must be the only one of that name in the database (or
+// none: a CTE, or a table of the session's own); otherwise the COPY is
+// refused.
+func queryCopySpec(ctx context.Context, cols *postgres.Columns, ct *sqlclass.CopyOut) (*postgres.CopySpec, error) {
+	res, err := sqlclass.Classify(ct.QueryText)
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Statements) != 1 || res.Statements[0].Opaque {
+		return nil, errors.New("the COPY's query cannot be analysed")
+	}
+	for _, t := range res.Statements[0].Tables {
+		if t.Schema != "" {
+			continue
+		}
+		tables, err := cols.Tables(ctx, "", t.Name)
+		if err != nil && !errors.Is(err, postgres.ErrNoTable) {
+			return nil, err
+		}
+		if len(tables) > 1 {
+			return nil, fmt.Errorf("tables named %s in several schemas: name the schema in the COPY's query", t.Name)
+		}
+	}
+	names, err := cols.Query(ctx, ct.QueryText)
+	if err != nil {
+		return nil, err
+	}
+	spec := &postgres.CopySpec{}
+	for _, cn := range names {
+		spec.Columns = append(spec.Columns, []postgres.ColumnName{cn})
+	}
+	return spec, copyOptions(spec, ct.Options)
 }
 
 func sameNames(a, b []postgres.ColumnName) bool {

@@ -13,6 +13,9 @@ type CopyOut struct {
 	// a query (Query is set then).
 	Schema, Table string
 	Query         bool
+	// QueryText is the query of a COPY of a query, as the parser prints
+	// it back.
+	QueryText string
 	// Columns lists the columns named in the statement; empty means all.
 	Columns []string
 	// Options holds the statement's options by name, lower case, with
@@ -38,6 +41,11 @@ func CopyTargets(sql string) ([]CopyOut, error) {
 			c.Schema, c.Table = rel.GetSchemaname(), rel.GetRelname()
 		} else {
 			c.Query = true
+			q, err := deparse(&pg_query.ParseResult{Version: tree.GetVersion(), Stmts: []*pg_query.RawStmt{{Stmt: cs.GetQuery()}}})
+			if err != nil {
+				return nil, err
+			}
+			c.QueryText = q
 		}
 		for _, a := range cs.GetAttlist() {
 			c.Columns = append(c.Columns, a.GetString_().GetSval())

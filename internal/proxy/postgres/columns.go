@@ -17,6 +17,9 @@ import (
 // the table column behind it.
 const maxViewDepth = 16
 
+// ErrNoTable reports that Tables found no table of the name.
+var ErrNoTable = errors.New("table not found")
+
 // maxCachedTables bounds a Columns cache; past it the cache starts over.
 const maxCachedTables = 4096
 
@@ -120,7 +123,39 @@ func (c *Columns) Tables(ctx context.Context, schema, name string) ([][]ColumnNa
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("table %s not found", name)
+		return nil, fmt.Errorf("%w: %s", ErrNoTable, name)
+	}
+	return out, nil
+}
+
+// Query names the table column behind each output column of query, as
+// its description on the catalog connection says, following views; a
+// computed column gets only its name. The catalog connection resolves
+// names on its own search path: callers make sure that cannot differ from
+// the session's where it matters. The query is parsed and described,
+// never run.
+func (c *Columns) Query(ctx context.Context, query string) ([]ColumnName, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	if err := c.connectLocked(ctx); err != nil {
+		return nil, err
+	}
+	sd, err := c.conn.Prepare(ctx, "", query, nil)
+	if err != nil {
+		c.dropIfBroken(err)
+		return nil, fmt.Errorf("describe the query: %w", err)
+	}
+	out := make([]ColumnName, len(sd.Fields))
+	for i, f := range sd.Fields {
+		if f.TableOID == 0 || f.TableAttributeNumber == 0 {
+			out[i] = ColumnName{Column: f.Name}
+			continue
+		}
+		if out[i], err = c.resolveLocked(ctx, f.TableOID, int16(f.TableAttributeNumber), 0); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -233,20 +268,12 @@ func (c *Columns) followView(ctx context.Context, view uint32, tc *tableColumns,
 func (c *Columns) queryLocked(ctx context.Context, sql, param string, typ uint32) ([][]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	if c.conn == nil || c.conn.IsClosed() {
-		conn, _, err := c.Target.connect(ctx, map[string]string{"application_name": "gatehouse-masking"})
-		if err != nil {
-			return nil, &causeError{public: errCannotConnect, cause: fmt.Errorf("connect for column names: %w", err), secret: c.Target.Password}
-		}
-		c.conn = conn
+	if err := c.connectLocked(ctx); err != nil {
+		return nil, err
 	}
 	res := c.conn.ExecParams(ctx, sql, [][]byte{[]byte(param)}, []uint32{typ}, nil, nil).Read()
 	if res.Err != nil {
-		var pgErr *pgconn.PgError
-		if !errors.As(res.Err, &pgErr) {
-			c.conn.Close(context.Background())
-			c.conn = nil
-		}
+		c.dropIfBroken(res.Err)
 		return nil, fmt.Errorf("read column names: %w", res.Err)
 	}
 	out := make([][]string, len(res.Rows))
@@ -257,6 +284,29 @@ func (c *Columns) queryLocked(ctx context.Context, sql, param string, typ uint32
 		}
 	}
 	return out, nil
+}
+
+// connectLocked opens the catalog connection if it is not open.
+func (c *Columns) connectLocked(ctx context.Context) error {
+	if c.conn != nil && !c.conn.IsClosed() {
+		return nil
+	}
+	conn, _, err := c.Target.connect(ctx, map[string]string{"application_name": "gatehouse-masking"})
+	if err != nil {
+		return &causeError{public: errCannotConnect, cause: fmt.Errorf("connect for column names: %w", err), secret: c.Target.Password}
+	}
+	c.conn = conn
+	return nil
+}
+
+// dropIfBroken closes the catalog connection after an error that is not
+// the server's answer to a query, so the next query connects again.
+func (c *Columns) dropIfBroken(err error) {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		c.conn.Close(context.Background())
+		c.conn = nil
+	}
 }
 
 // origin is the table column a view column shows; table is 0 for an

@@ -148,7 +148,7 @@ type masker struct {
 
 var (
 	errMaskUnavailable = &Error{Severity: "FATAL", Code: "XX000", Message: "gatehouse: result masking failed, so the session was ended"}
-	errCopyNotMasked   = &Error{Severity: "ERROR", Code: "42501", Message: "gatehouse: COPY TO cannot be masked in this form (binary COPY, or masking rules on columns or to NULL); use SELECT"}
+	errCopyNotMasked   = &Error{Severity: "ERROR", Code: "42501", Message: "gatehouse: COPY TO cannot be masked in this form (binary format, a null transform, or a table name found in several schemas: name the schema); use SELECT"}
 )
 
 // errMaskColumns reports a result column whose table could not be named.
