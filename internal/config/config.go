@@ -167,7 +167,7 @@ type Connector struct {
 	Name string `yaml:"name"`
 	// Gateway is the gateway's tunnel address, host:port.
 	Gateway       string `yaml:"gateway"`
-	JoinToken     string `yaml:"join_token"`
+	JoinToken     Secret `yaml:"join_token"`
 	JoinTokenFile string `yaml:"join_token_file"`
 }
 
@@ -341,6 +341,14 @@ func load(path string, unsetSecrets bool) (*Config, error) {
 // validate; call Validate.
 func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
 	return parse(r, &expander{lookup: lookup})
+}
+
+// ParsePolicies parses a document for its policies and masking profiles,
+// as `gatehouse policy apply` sends a whole config file to the gateway:
+// there is no environment, and a secret field's ${VAR} is left empty. The
+// result must not be used to serve.
+func ParsePolicies(r io.Reader) (*Config, error) {
+	return parse(r, &expander{lookup: func(string) (string, bool) { return "", false }, unsetSecrets: true})
 }
 
 func parse(r io.Reader, x *expander) (*Config, error) {

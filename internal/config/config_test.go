@@ -158,7 +158,7 @@ func unsetenv(t *testing.T, name string) {
 // empty, and still fails on any other unset variable; Load fails on both,
 // naming the field.
 func TestLoadForCheck(t *testing.T) {
-	for _, v := range []string{"GH_TEST_DB_PW", "GH_TEST_OIDC_SECRET", "GH_TEST_HOOK", "GH_TEST_HOST"} {
+	for _, v := range []string{"GH_TEST_DB_PW", "GH_TEST_OIDC_SECRET", "GH_TEST_HOOK", "GH_TEST_HOST", "GH_TEST_JOIN"} {
 		unsetenv(t, v)
 	}
 	t.Setenv("GH_TEST_SET_PW", "from-env")
@@ -177,6 +177,9 @@ auth:
 notify:
   webhooks:
     - url: ${GH_TEST_HOOK}
+connector:
+  name: dc1
+  join_token: ${GH_TEST_JOIN}
 policies:
   - name: ci
     subjects: [group:ci]
@@ -195,7 +198,7 @@ policies:
 	if err != nil {
 		t.Fatalf("LoadForCheck: %v", err)
 	}
-	if c.Connections[0].Password != "" || c.Auth.OIDC[0].ClientSecret != "" || c.Notify.Webhooks[0].URL != "" {
+	if c.Connections[0].Password != "" || c.Auth.OIDC[0].ClientSecret != "" || c.Notify.Webhooks[0].URL != "" || c.Connector.JoinToken != "" {
 		t.Errorf("secrets of unset variables: got %q %q %q, want empty", c.Connections[0].Password, c.Auth.OIDC[0].ClientSecret, c.Notify.Webhooks[0].URL)
 	}
 	if got := string(c.Connections[1].Password); got != "from-env" {

@@ -49,7 +49,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if cc.Gateway == "" {
 		return fmt.Errorf("connector.gateway: must be set to the gateway's tunnel address")
 	}
-	join := cc.JoinToken
+	join := string(cc.JoinToken)
 	if cc.JoinTokenFile != "" {
 		b, err := os.ReadFile(cc.JoinTokenFile)
 		if err != nil {

@@ -41,7 +41,10 @@ func TestUpPolicyApply(t *testing.T) {
 	if _, err := c2.Exec(ctx, "CREATE TABLE b (id int); DROP TABLE b", pgx.QueryExecModeSimpleProtocol); err != nil {
 		t.Fatalf("the refused document changed the policies: %v", err)
 	}
-	good := write("good.yaml", "policies:\n  - name: ci\n    subjects: [group:ci]\n    connections: ['*']\n    rules:\n      - match: {statement: [drop]}\n        action: deny\n        reason: no drops\n")
+	// A whole config file, as on disk: the gateway has no environment for
+	// its secrets and does not need them.
+	good := write("good.yaml", "connections:\n  - name: other\n    address: 10.0.0.9:5432\n    username: svc\n    password: ${GATEHOUSE_E2E_UNSET_PW}\n"+
+		"policies:\n  - name: ci\n    subjects: [group:ci]\n    connections: ['*']\n    rules:\n      - match: {statement: [drop]}\n        action: deny\n        reason: no drops\n")
 	if res := h.runCLI(t, h.adminToken(t), "policy", "apply", "-f", good); res.Code != 0 || !strings.Contains(res.Stdout, "policies applied (sha256:") {
 		t.Fatalf("apply: exit %d: %s%s", res.Code, res.Stdout, res.Stderr)
 	}

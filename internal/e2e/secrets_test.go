@@ -116,7 +116,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 				s := startSplit(t, db, conns, nil)
 				h, connLogs = s.gw, s.clogs
 				dirs = append(dirs, s.ccfg.DataDir)
-				joinToken = s.ccfg.Connector.JoinToken
+				joinToken = string(s.ccfg.Connector.JoinToken)
 			}
 			dirs = append(dirs, h.cfg.DataDir)
 			tok := h.ciToken(t)

@@ -69,7 +69,7 @@ func startSplit(t testing.TB, db string, conns []config.Connection, mutate func(
 	ccfg.DataDir = t.TempDir()
 	ccfg.Gateway.API = ""
 	ccfg.Gateway.Postgres = ""
-	ccfg.Connector = config.Connector{Name: connectorName, Gateway: gcfg.Gateway.Tunnel, JoinToken: join}
+	ccfg.Connector = config.Connector{Name: connectorName, Gateway: gcfg.Gateway.Tunnel, JoinToken: config.Secret(join)}
 	for _, cn := range conns {
 		cn.Connector = connectorName
 		ccfg.Connections = append(ccfg.Connections, cn)

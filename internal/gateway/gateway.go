@@ -511,7 +511,7 @@ func (g *Gateway) ReloadPolicies(cfg *config.Config) {
 // configuration file works too), validates it whole and swaps it in. An
 // invalid document changes nothing.
 func (g *Gateway) applyPolicies(_ context.Context, doc []byte) (string, error) {
-	cfg, err := config.Parse(bytes.NewReader(doc), func(string) (string, bool) { return "", false })
+	cfg, err := config.ParsePolicies(bytes.NewReader(doc))
 	if err == nil {
 		err = cfg.Validate()
 	}
