@@ -315,7 +315,9 @@ func TestConcurrentStreams(t *testing.T) {
 	StartConnector(t, &tunnel.Client{Addr: gw.Addr, Name: "dc1", JoinToken: token, StateDir: t.TempDir(), Accept: connectorEcho})
 	gw.WaitStatus(t, "dc1", true)
 
-	const streams, size = 100, 1 << 20
+	// 100 streams of 256 KiB each way: enough to interleave frames of every
+	// stream, light enough for a loaded CI machine under -race.
+	const streams, size = 100, 256 << 10
 	var wg sync.WaitGroup
 	errs := make(chan error, streams)
 	for i := range streams {
