@@ -204,7 +204,7 @@ const (
 	DefaultRecordRows  = 10
 	DefaultRecordBytes = 16 << 10
 	maxRecordRows      = 10000
-	maxRecordBytes     = 4 << 20
+	maxRecordBytes     = 1 << 20 // escaped as JSON, well under an event's 16 MiB
 )
 
 // Limits returns the rows and bytes to keep per statement, with defaults.

@@ -67,6 +67,11 @@ type sampler struct {
 	codecs *pgtype.Map // made on the first binary value
 }
 
+// minValueCost is what each kept value, even a NULL or an empty one,
+// takes from the byte budget, so that the number of values (and the size
+// of the event that records them) is bounded too.
+const minValueCost = 8
+
 // copyColumn names the one column of a COPY TO's kept rows.
 const copyColumn = "copy"
 
@@ -152,6 +157,7 @@ func (m *sampler) row(body []byte) {
 		p = p[4:]
 		if l < 0 {
 			m.s.Values = append(m.s.Values, Value{Null: true})
+			m.bytes += minValueCost
 			continue
 		}
 		if l > len(p) {
@@ -200,7 +206,7 @@ func (m *sampler) keep(v []byte, format int16, typ uint32) {
 		v = v[:room]
 		val.Truncated = true
 	}
-	m.bytes += len(v)
+	m.bytes += max(len(v), minValueCost)
 	start := len(m.arena)
 	m.arena = append(m.arena, v...)
 	val.Data = m.arena[start:len(m.arena):len(m.arena)]
