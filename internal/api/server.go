@@ -100,6 +100,9 @@ type Server struct {
 	ApplyPolicies func(ctx context.Context, doc []byte) (string, error)
 	// PublicKey verifies session signatures.
 	PublicKey ed25519.PublicKey
+	// Console, if set, serves the web console under /console/, and a
+	// browser asking for / is sent there.
+	Console http.Handler
 	// Logger receives internal errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -147,7 +150,15 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/v1/identities/{name}/enable", s.admin(s.enableIdentity))
 	mux.Handle("GET /api/v1/audit/events", s.admin(s.listAudit))
 	mux.Handle("GET /api/v1/connectors", s.admin(s.listConnectors))
+	if s.Console != nil {
+		mux.Handle("/console/", s.Console)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.Console != nil && r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+			strings.Contains(r.Header.Get("Accept"), "text/html") {
+			http.Redirect(w, r, "/console/", http.StatusFound)
+			return
+		}
 		s.fail(w, r, &httpError{status: http.StatusNotFound, msg: "not found"})
 	})
 	return mux
