@@ -144,6 +144,9 @@ func (u *Upstream) Relay(ctx context.Context, client net.Conn, rec Recorder) err
 	}
 	if u.Rows.Rows > 0 && u.Rows.Bytes > 0 {
 		r.smp = &sampler{lim: u.Rows}
+		if r.mk != nil {
+			r.smp.names = r.mk.m
+		}
 	}
 	return r.run(ctx)
 }
@@ -226,6 +229,7 @@ func (r *relay) clientMessage() error {
 			return r.malformed(err)
 		}
 		r.st = Statement{Protocol: ProtocolSimple, Text: r.query.String}
+		r.described = false // its descriptions replace the client's
 		if denied, err := r.statement(kindQuery); err != nil || denied {
 			return err
 		}
@@ -311,6 +315,8 @@ func (r *relay) clientMessage() error {
 		r.push(pending{kind: kindClose})
 		return r.writeTarget(body)
 	case 'S':
+		// Its ReadyForQuery ends the description the sampler holds.
+		r.described = false
 		r.push(pending{kind: kindSync})
 		return r.forward()
 	case 'F':
@@ -370,6 +376,10 @@ func (r *relay) statement(kind byte) (denied bool, err error) {
 	if kind == kindExecute && d == nil && (r.mk != nil || r.smp != nil && !(r.described && r.descPortal == r.st.Portal)) {
 		// Ask for the portal's description first, so the rows that follow
 		// can be masked (and kept) whatever the client described or cached.
+		// Its answer replaces the client's description in the sampler:
+		// a later Execute of the portal the client described (rows left in
+		// it after a row limit) is described again.
+		r.described = false
 		if err := r.describePortal(); err != nil {
 			return false, err
 		}
@@ -580,6 +590,19 @@ func (r *relay) result(tag string, e *Error) error {
 			r.skipping = true
 		}
 	case kindQuery, kindFunction:
+	case kindMaskDescribe:
+		// The engine's own Describe of the portal failed (there is no
+		// such portal): the error is the Execute's it was sent for, which
+		// the server then skips.
+		if e == nil {
+			return nil
+		}
+		r.pop()
+		r.skipping = true
+		if p, ok = r.front(); !ok || p.kind != kindExecute {
+			return nil
+		}
+		r.pop()
 	case kindSync:
 		if e != nil {
 			r.skipping = true

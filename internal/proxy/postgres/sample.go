@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/gatehouse-dev/gatehouse/internal/mask"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -48,6 +49,10 @@ func (s *RowSample) Row(i int) []Value {
 // direction of a relay.
 type sampler struct {
 	lim RowLimits
+	// names, when the session masks, masks what its detectors find in
+	// column names: they come from the statement's text (an alias may be
+	// a value), which the recording keeps masked too.
+	names *mask.Masker
 
 	// The description of the rows that follow, from the last
 	// RowDescription that announced rows; lastT saves decoding a repeated
@@ -95,13 +100,25 @@ func (m *sampler) describe(body []byte) error {
 			return fmt.Errorf("%w: RowDescription truncated", errFrame)
 		}
 		f := p[i+1:]
-		m.cols = append(m.cols, string(p[:i]))
+		m.cols = append(m.cols, m.columnName(p[:i]))
 		m.types = append(m.types, binary.BigEndian.Uint32(f[6:]))
 		m.formats = append(m.formats, int16(binary.BigEndian.Uint16(f[16:])))
 		p = f[18:]
 	}
 	m.ready = true
 	return nil
+}
+
+// columnName returns a column name as the recording keeps it.
+func (m *sampler) columnName(name []byte) string {
+	out, changed, isNull := m.names.Text(nil, name, nil)
+	switch {
+	case isNull:
+		return "[REDACTED]"
+	case changed:
+		return string(out)
+	}
+	return string(name)
 }
 
 // noRows notes a description that announces no rows (NoData), or the end
