@@ -421,7 +421,7 @@ func (g *Gateway) startAPI(ctx context.Context) error {
 		return fmt.Errorf("gateway.api: listen: %w", err)
 	}
 	g.listeners.api = ln
-	g.httpSrv = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(g.Logger.Handler(), slog.LevelWarn)}
+	g.httpSrv = &http.Server{Handler: g.apiHandler(srv), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(g.Logger.Handler(), slog.LevelWarn)}
 	if g.Config.Gateway.TLS != nil {
 		g.httpSrv.TLSConfig = g.tlsConf.Clone()
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/console"
 	"github.com/gatehouse-dev/gatehouse/internal/oidc"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -241,14 +242,16 @@ type codeLogin struct {
 }
 
 // authorize begins a browser sign-in (authorization code with PKCE) whose
-// redirect goes to the CLI's loopback listener.
+// redirect goes to the CLI's loopback listener or to the web console's
+// callback on this gateway.
 func (g *Gateway) authorize(ctx context.Context, source, name, redirectURI string) (string, string, error) {
 	if g.people == nil || len(g.people.order) == 0 {
 		return "", "", fmt.Errorf("%w: no identity provider is configured (auth.oidc)", api.ErrExchangeRefused)
 	}
 	u, err := url.Parse(redirectURI)
-	if err != nil || u.Scheme != "http" || !config.IsLoopbackHost(u.Hostname()) {
-		return "", "", fmt.Errorf("%w: the redirect must go to http on a loopback address", api.ErrExchangeRefused)
+	cli := err == nil && u.Scheme == "http" && config.IsLoopbackHost(u.Hostname())
+	if !cli && (err != nil || !console.AllowedCallback(ctx, u, g.Config.Gateway.PublicURL, g.Config.Gateway.TLS != nil)) {
+		return "", "", fmt.Errorf("%w: the redirect must go to http on a loopback address, or to this gateway's console", api.ErrExchangeRefused)
 	}
 	if name == "" {
 		name = g.people.order[0]
@@ -285,7 +288,7 @@ func (g *Gateway) authorize(ctx context.Context, source, name, redirectURI strin
 }
 
 // authorizeToken finishes a browser sign-in with the code the provider
-// sent to the CLI's listener.
+// sent to the CLI's listener or the console.
 func (g *Gateway) authorizeToken(ctx context.Context, source, state, code string) (string, *store.Token, error) {
 	if g.people == nil {
 		return "", nil, fmt.Errorf("%w: unknown sign-in", api.ErrExchangeRefused)
