@@ -462,4 +462,3 @@ func TestOpenRedirect(t *testing.T) {
 		}
 	}
 }
-
