@@ -105,7 +105,7 @@ func TestUpStatementReview(t *testing.T) {
 		}
 		select {
 		case e := <-hooked:
-			if e.Event != "review.created" || !strings.Contains(e.Text, "gatehouse reviews approve "+id) || e.URL != "https://gatehouse.example.com/reviews/"+id {
+			if e.Event != "review.created" || !strings.Contains(e.Text, "gatehouse reviews approve "+id) || e.URL != "https://gatehouse.example.com/console/reviews/"+id {
 				t.Errorf("webhook got %+v, want review.created for %s with its link", e, id)
 			}
 		case <-time.After(waitLimit):

@@ -364,7 +364,7 @@ func (g *Gateway) notifyReview(_ context.Context, r *store.Review, event string)
 	}
 	e := notify.Event{Event: event, Text: text, Data: r}
 	if u := strings.TrimRight(g.Config.Gateway.PublicURL, "/"); u != "" {
-		e.URL = u + "/reviews/" + r.ID
+		e.URL = u + "/console/reviews/" + r.ID
 	}
 	g.notifier.Send(e)
 }
