@@ -1,6 +1,6 @@
 // Package store defines gatehouse's persistent domain types and the small
 // interfaces that each storage driver implements. Drivers live in their own
-// packages (store/sqlite, later store/postgres) and are checked against the
+// packages (store/sqlite, store/pgstore) and are checked against the
 // same conformance suite in store/storetest.
 package store
 
