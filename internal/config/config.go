@@ -93,10 +93,34 @@ type TLS struct {
 	Key  string `yaml:"key"`
 }
 
-// Store selects the gateway's store.
+// Store selects the gateway's store: exactly one of SQLite and Postgres.
 type Store struct {
-	SQLite   string `yaml:"sqlite"`
-	Postgres string `yaml:"postgres"`
+	// SQLite is the database file, relative to data_dir; the default.
+	SQLite string `yaml:"sqlite"`
+	// Postgres is a PostgreSQL connection string (a postgres:// URL or
+	// key=value settings). It holds a password, so it never prints.
+	Postgres Secret `yaml:"postgres"`
+}
+
+// UnmarshalYAML decodes a store over the default, except that naming
+// postgres alone drops the default sqlite file: the two are exclusive.
+func (s *Store) UnmarshalYAML(n *yaml.Node) error {
+	type plain Store
+	p := plain(*s)
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	if n.Kind == yaml.MappingNode {
+		keys := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			keys[n.Content[i].Value] = true
+		}
+		if keys["postgres"] && !keys["sqlite"] {
+			p.SQLite = ""
+		}
+	}
+	*s = Store(p)
+	return nil
 }
 
 // Auth configures token lifetimes and identity providers.
@@ -625,11 +649,17 @@ func (c *Config) Validate() error {
 	if t := c.Gateway.TLS; t != nil && (t.Cert == "" || t.Key == "") {
 		return fieldErr("gateway.tls", "", "needs both cert and key")
 	}
-	if c.Store.Postgres != "" {
-		return fieldErr("store.postgres", "", "the PostgreSQL store is not available in this version; use store.sqlite")
-	}
-	if c.Store.SQLite == "" {
-		return fieldErr("store.sqlite", "", "must not be empty")
+	// A postgres DSN left unset by LoadForCheck still counts as chosen.
+	postgres := c.Store.Postgres != "" || c.unset["store.postgres"]
+	switch {
+	case postgres && c.Store.SQLite != "":
+		return fieldErr("store.postgres", "", "set store.sqlite or store.postgres, not both")
+	case postgres:
+		if err := checkPostgresDSN(string(c.Store.Postgres)); err != nil && !c.unset["store.postgres"] {
+			return &ValidationError{Field: "store.postgres", Err: err}
+		}
+	case c.Store.SQLite == "":
+		return fieldErr("store.sqlite", "", "must not be empty (or set store.postgres)")
 	}
 	if c.Auth.TokenTTL <= 0 {
 		return fieldErr("auth.token_ttl", c.Auth.TokenTTL.String(), "must be positive")
@@ -942,4 +972,21 @@ func IsLoopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// checkPostgresDSN is a light check of a PostgreSQL connection string; the
+// store parses it fully when it opens. Its errors never quote the string,
+// which holds a password.
+func checkPostgresDSN(dsn string) error {
+	const want = "must be a postgres:// URL or key=value settings (the value is not shown: it holds a password)"
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		if _, err := url.Parse(dsn); err != nil {
+			return errors.New(want)
+		}
+		return nil
+	}
+	if !strings.Contains(dsn, "=") {
+		return errors.New(want)
+	}
+	return nil
 }

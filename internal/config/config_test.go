@@ -217,3 +217,72 @@ policies:
 		t.Errorf("LoadForCheck with an unset address: got %v, want an error naming connections[0].address", err)
 	}
 }
+
+// TestStore: the store is SQLite by default, PostgreSQL when store.postgres
+// is set (which drops the default SQLite file), never both; the DSN is a
+// secret that no error or print shows.
+func TestStore(t *testing.T) {
+	const pw = "s3cr3t-Pw-71c9"
+	dsn := "postgres://gatehouse:" + pw + "@db.internal:5432/gatehouse?sslmode=verify-full"
+	tests := []struct {
+		name           string
+		src            string
+		env            map[string]string
+		sqlite, pg     string
+		errField, errs string
+	}{
+		{name: "default", src: "", sqlite: "gatehouse.db"},
+		{name: "sqlite file", src: "store: {sqlite: g2.db}\n", sqlite: "g2.db"},
+		{name: "postgres", src: "store: {postgres: '" + dsn + "'}\n", pg: dsn},
+		{name: "postgres from the environment", src: "store:\n  postgres: ${GH_STORE_DSN}\n", env: map[string]string{"GH_STORE_DSN": dsn}, pg: dsn},
+		{name: "postgres key=value", src: "store: {postgres: 'host=db user=g password=" + pw + " dbname=g'}\n", pg: "host=db user=g password=" + pw + " dbname=g"},
+		{name: "both", src: "store: {sqlite: g.db, postgres: '" + dsn + "'}\n", errField: "store.postgres", errs: "not both"},
+		{name: "neither", src: "store: {sqlite: ''}\n", errField: "store.sqlite"},
+		{name: "postgres not a DSN", src: "store: {postgres: 'db.internal " + pw + "'}\n", errField: "store.postgres", errs: "postgres:// URL"},
+		{name: "postgres bad URL", src: "store: {postgres: 'postgres://u:" + pw + "@db:x y/%zz'}\n", errField: "store.postgres", errs: "postgres:// URL"},
+		{name: "postgres unset", src: "store: {postgres: '${GH_NOPE}'}\n", errField: "store.postgres", errs: "GH_NOPE is not set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse(strings.NewReader(tt.src), env(tt.env))
+			if err == nil {
+				err = c.Validate()
+			}
+			if tt.errField != "" {
+				var ve *ValidationError
+				if !errors.As(err, &ve) || ve.Field != tt.errField || !strings.Contains(err.Error(), tt.errs) {
+					t.Fatalf("got error %v, want one on %s saying %q", err, tt.errField, tt.errs)
+				}
+				if strings.Contains(err.Error(), pw) {
+					t.Errorf("error shows the password: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Store.SQLite != tt.sqlite || string(c.Store.Postgres) != tt.pg {
+				t.Errorf("got sqlite %q postgres %q, want %q %q", c.Store.SQLite, c.Store.Postgres, tt.sqlite, tt.pg)
+			}
+			if s := strings.Join([]string{fmtV(c), fmtPlusV(c), fmtGoV(c), fmtV(c.Store), fmtPlusV(c.Store), fmtGoV(c.Store)}, " "); strings.Contains(s, pw) {
+				t.Errorf("config prints the password: %s", s)
+			}
+		})
+	}
+}
+
+// TestStoreForCheck: LoadForCheck accepts a store.postgres whose variable
+// is unset, as it does other secrets.
+func TestStoreForCheck(t *testing.T) {
+	unsetenv(t, "GH_TEST_STORE_DSN")
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte("store:\n  postgres: ${GH_TEST_STORE_DSN}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadForCheck(path); err != nil {
+		t.Errorf("LoadForCheck: %v", err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "store.postgres") {
+		t.Errorf("Load: got %v, want an error naming store.postgres", err)
+	}
+}
