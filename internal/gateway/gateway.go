@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/review"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/pgstore"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/tunnel"
 )
@@ -137,11 +138,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		}
 	}()
 
-	dbPath := cfg.Store.SQLite
-	if !filepath.IsAbs(dbPath) {
-		dbPath = filepath.Join(cfg.DataDir, dbPath)
-	}
-	db, err := sqlite.Open(ctx, dbPath)
+	db, err := g.openStore(ctx)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -208,6 +205,28 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	a := g.Addrs()
 	g.Logger.Info("gateway ready", "postgres", a.Postgres, "api", "http://"+a.API, "tunnel", a.Tunnel, "data_dir", cfg.DataDir)
 	return nil
+}
+
+// openStore opens the store the configuration names: PostgreSQL when
+// store.postgres is set, else the SQLite file under the data dir.
+func (g *Gateway) openStore(ctx context.Context) (store.Store, error) {
+	cfg := g.Config
+	if cfg.Store.Postgres != "" {
+		db, err := pgstore.Open(ctx, string(cfg.Store.Postgres), g.Logger.With("component", "store"))
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return db, nil
+	}
+	path := cfg.Store.SQLite
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(cfg.DataDir, path)
+	}
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
 }
 
 // ensureAdminToken writes a bootstrap admin token on first start, and again
