@@ -25,10 +25,12 @@ type env struct {
 	srv *httptest.Server
 }
 
-func start(t *testing.T, tlsOn bool) *env {
+// start starts the API with the console, over TLS when tlsOn, offering
+// sign-in with providers.
+func start(t *testing.T, tlsOn bool, providers ...string) *env {
 	t.Helper()
 	e := apitest.Start(t)
-	c := &console.Console{Key: bytes.Repeat([]byte{7}, 32), TLS: tlsOn}
+	c := &console.Console{Key: bytes.Repeat([]byte{7}, 32), TLS: tlsOn, Providers: providers}
 	e.Server.Console = c
 	h := e.Server.Handler()
 	c.API = h
@@ -460,5 +462,32 @@ func TestOpenRedirect(t *testing.T) {
 		if got := p.header.Get("Location"); got != want {
 			t.Errorf("next %q: redirected to %q, want %q", next, got, want)
 		}
+	}
+}
+
+// TestOIDCRefusals: a provider that is not configured is refused before
+// the gateway is asked; the gateway's refusal is shown; a callback that
+// this browser did not start signs nobody in.
+func TestOIDCRefusals(t *testing.T) {
+	e := start(t, false, "corp")
+	srv := e.srv
+	b := e.browser(t)
+	login := b.get("/console/login")
+	if !strings.Contains(login.body, `name="provider" value="corp"`) {
+		t.Fatalf("no button for the provider: %s", login.body)
+	}
+	csrf := csrfOf(t, login)
+	if p := b.post("/console/login/oidc", srv.URL, url.Values{"csrf": {csrf}, "provider": {"other"}}); p.status != http.StatusBadRequest || !strings.Contains(p.body, "There is no such identity provider.") {
+		t.Errorf("unknown provider: got %d: %s", p.status, p.body)
+	}
+	// apitest's server has no Authorize hook: the API answers 501.
+	if p := b.post("/console/login/oidc", srv.URL, url.Values{"csrf": {csrf}, "provider": {"corp"}}); p.status != http.StatusNotImplemented || !strings.Contains(p.body, "The sign-in could not start: not available on this gateway.") {
+		t.Errorf("sign-in the gateway cannot start: got %d: %s", p.status, p.body)
+	}
+	if p := b.post("/console/login/oidc", srv.URL, url.Values{"provider": {"corp"}}); p.status != http.StatusForbidden {
+		t.Errorf("OIDC sign-in without a CSRF token: got %d, want 403", p.status)
+	}
+	if p := b.get("/console/callback?state=abc&code=def"); p.status != http.StatusBadRequest || !strings.Contains(p.body, "did not start in this browser") {
+		t.Errorf("callback without a sign-in: got %d: %s", p.status, p.body)
 	}
 }
