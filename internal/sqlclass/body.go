@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
 )
 
 // PL/pgSQL expression parse modes as libpg_query reports them
@@ -34,6 +35,10 @@ func (w *walker) doBody(n *pg_query.DoStmt) {
 	}
 	if !hasBody || lang != "plpgsql" {
 		w.opaque()
+		return
+	}
+	body, ok := w.reading(body)
+	if !ok {
 		return
 	}
 	w.plpgsql("DO " + dollarQuote(body))
@@ -79,6 +84,11 @@ func (w *walker) functionBody(n *pg_query.CreateFunctionStmt) {
 		// statement; hand it one rebuilt from the tree so that parameter
 		// names and the return type are as written, and so that it is
 		// certain to carry an AS body (the compiler asserts one).
+		if alt, ok := w.reading(body[0]); !ok {
+			return
+		} else if alt != body[0] {
+			n = withBody(n, alt)
+		}
 		tree := &pg_query.ParseResult{Version: w.version, Stmts: []*pg_query.RawStmt{{
 			Stmt: &pg_query.Node{Node: &pg_query.Node_CreateFunctionStmt{CreateFunctionStmt: n}},
 		}}}
@@ -91,6 +101,19 @@ func (w *walker) functionBody(n *pg_query.CreateFunctionStmt) {
 	default:
 		w.opaque()
 	}
+}
+
+// withBody returns a copy of n whose AS body is body.
+func withBody(n *pg_query.CreateFunctionStmt, body string) *pg_query.CreateFunctionStmt {
+	n = proto.Clone(n).(*pg_query.CreateFunctionStmt)
+	for _, o := range n.Options {
+		if d := o.GetDefElem(); d.GetDefname() == "as" {
+			if items := d.GetArg().GetList().GetItems(); len(items) == 1 && items[0].GetString_() != nil {
+				items[0].GetString_().Sval = body
+			}
+		}
+	}
+	return n
 }
 
 // dollarQuote quotes s as a dollar-quoted literal whose tag does not occur
@@ -108,6 +131,10 @@ func dollarQuote(s string) string {
 func (w *walker) embedded(sql string) {
 	if w.depth >= maxEmbedDepth {
 		w.opaque()
+		return
+	}
+	sql, ok := w.reading(sql)
+	if !ok {
 		return
 	}
 	tree, err := parse(sql)
@@ -134,7 +161,11 @@ func (w *walker) embeddedExpr(expr string, dynamic bool) {
 		w.opaque()
 		return
 	}
-	tree, err := parse("SELECT " + expr)
+	text, ok := w.reading("SELECT " + expr)
+	if !ok {
+		return
+	}
+	tree, err := parse(text)
 	if err != nil || len(tree.Stmts) != 1 || tree.Stmts[0].GetStmt().GetSelectStmt() == nil {
 		w.opaque()
 		return

@@ -3,6 +3,7 @@ package sqlclass
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -83,6 +84,9 @@ func Classify(sql string) (res *Result, err error) {
 			res, err = nil, errInternal
 		}
 	}()
+	if encodingAmbiguous(sql) {
+		return nil, errEncodingAmbiguous
+	}
 	tree, err := parse(sql)
 	if err != nil {
 		return nil, fmt.Errorf("parse sql: %w", err)
@@ -92,6 +96,17 @@ func Classify(sql string) (res *Result, err error) {
 		w := walker{version: tree.Version}
 		w.walkRoot(raw.GetStmt())
 		res.Statements = append(res.Statements, w.finish())
+	}
+	// The session may have standard_conforming_strings off: what the
+	// text, or SQL embedded in it, does then counts too.
+	if strings.IndexByte(sql, '\\') >= 0 {
+		more, err := escapedStatements(sql, tree)
+		if err != nil {
+			return nil, err
+		}
+		if more != nil && !reflect.DeepEqual(more, res.Statements) {
+			res.Statements = append(res.Statements, more...)
+		}
 	}
 	if len(tree.Stmts) == 0 {
 		return res, nil
@@ -103,6 +118,30 @@ func Classify(sql string) (res *Result, err error) {
 		return nil, fmt.Errorf("fingerprint sql: %w", err)
 	}
 	return res, nil
+}
+
+// escapedStatements classifies sql, whose tree with
+// standard_conforming_strings on is tree, as a session with it off runs it;
+// nil when such a session rejects it.
+func escapedStatements(sql string, tree *pg_query.ParseResult) ([]Statement, error) {
+	alt, err := escapeReading(sql)
+	switch {
+	case errors.Is(err, errEscapesRejected):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case alt != sql:
+		if tree, err = parse(alt); err != nil {
+			return nil, nil
+		}
+	}
+	out := []Statement{}
+	for _, raw := range tree.Stmts {
+		w := walker{version: tree.Version, escapes: true}
+		w.walkRoot(raw.GetStmt())
+		out = append(out, w.finish())
+	}
+	return out, nil
 }
 
 // walker accumulates one Statement while walking its parse tree.
@@ -117,6 +156,27 @@ type walker struct {
 	// count; its tables and functions still do (the planner may evaluate
 	// immutable functions while folding constants).
 	planOnly int
+	// escapes is set when the statement is read as with
+	// standard_conforming_strings off: so is the SQL embedded in it.
+	escapes bool
+}
+
+// reading returns embedded SQL as the walker's reading parses it. ok is
+// false when nothing of it can run: that reading rejects it, or it is
+// too complex to follow (the statement is then opaque).
+func (w *walker) reading(sql string) (string, bool) {
+	if !w.escapes {
+		return sql, true
+	}
+	alt, err := escapeReading(sql)
+	switch {
+	case errors.Is(err, errEscapesRejected):
+		return "", false
+	case err != nil:
+		w.opaque()
+		return "", false
+	}
+	return alt, true
 }
 
 func (w *walker) walkRoot(n *pg_query.Node) {

@@ -1,6 +1,8 @@
 package sqlclass
 
 import (
+	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -24,8 +26,59 @@ type CopyOut struct {
 	Options map[string]string
 }
 
+// errCopyReadings reports a COPY that names other columns when the
+// session has standard_conforming_strings off.
+var errCopyReadings = errors.New("the COPY reads differently with standard_conforming_strings off")
+
 // CopyTargets returns the COPY ... TO STDOUT statements of sql, in order.
+// A text whose COPYs depend on how the session reads it (see escapes.go)
+// is an error.
 func CopyTargets(sql string) ([]CopyOut, error) {
+	if encodingAmbiguous(sql) {
+		return nil, errEncodingAmbiguous
+	}
+	out, err := copyTargets(sql)
+	if err != nil {
+		return nil, err
+	}
+	alt, err := escapeReading(sql)
+	switch {
+	case errors.Is(err, errEscapesRejected):
+	case err != nil:
+		return nil, err
+	case alt != sql:
+		other, err := copyTargets(alt)
+		if err == nil && !sameCopies(other, out) {
+			return nil, errCopyReadings
+		}
+	}
+	return out, nil
+}
+
+// sameCopies reports whether a and b copy the same things, their queries
+// differing in constants at most (which name no column).
+func sameCopies(a, b []CopyOut) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Query {
+			qx, errx := normalize(x.QueryText)
+			qy, erry := normalize(y.QueryText)
+			if errx != nil || erry != nil || qx != qy {
+				return false
+			}
+			x.QueryText, y.QueryText = "", ""
+		}
+		if !reflect.DeepEqual(x, y) {
+			return false
+		}
+	}
+	return true
+}
+
+func copyTargets(sql string) ([]CopyOut, error) {
 	tree, err := parse(sql)
 	if err != nil {
 		return nil, err

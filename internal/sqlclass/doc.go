@@ -20,6 +20,13 @@
 // The package is pure: no I/O, no logging, no package-level mutable state.
 // Classify is safe for concurrent use; Cache memoizes it by exact text.
 //
+// The session, not the text, decides some of how the server reads it: with
+// standard_conforming_strings off a backslash in a plain string is an
+// escape, so a text with one is classified both ways and its Statements
+// hold both readings when they differ; in an unsafe client encoding (SJIS,
+// BIG5, ...) a backslash after a high byte is part of a character, so such
+// a text is an error (escapes.go).
+//
 // A parse error means PostgreSQL would reject the text too; callers fail
 // closed (deny when the policy has deny or review rules). Error strings come
 // from the parser and may quote a fragment of the SQL text.
