@@ -18,7 +18,7 @@ func newUpCmd() *cobra.Command {
 	var f serverFlags
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Run gateway and connector in one process with the embedded SQLite store",
+		Short: "Run gateway and connector in one process (store: SQLite in the data dir, or store.postgres)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.load()
