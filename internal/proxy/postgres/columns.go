@@ -286,12 +286,21 @@ func (c *Columns) queryLocked(ctx context.Context, sql, param string, typ uint32
 	return out, nil
 }
 
+// catalogLockTimeout bounds how long the catalog connection waits for a
+// lock; past it the COPY that needed the description is refused.
+const catalogLockTimeout = "1s"
+
 // connectLocked opens the catalog connection if it is not open.
 func (c *Columns) connectLocked(ctx context.Context) error {
 	if c.conn != nil && !c.conn.IsClosed() {
 		return nil
 	}
-	conn, _, err := c.Target.connect(ctx, map[string]string{"application_name": "gatehouse-masking"})
+	// Describing a COPY's query locks the tables it names, and the session
+	// that runs the COPY may hold a conflicting lock (LOCK TABLE, DDL
+	// earlier in its transaction) until its COPY is done: without a lock
+	// timeout the describe would wait for it, holding every other
+	// session's column lookups, until dialTimeout.
+	conn, _, err := c.Target.connect(ctx, map[string]string{"application_name": "gatehouse-masking", "lock_timeout": catalogLockTimeout})
 	if err != nil {
 		return &causeError{public: errCannotConnect, cause: fmt.Errorf("connect for column names: %w", err), secret: c.Target.Password}
 	}
