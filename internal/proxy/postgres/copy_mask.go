@@ -61,8 +61,15 @@ func (k *masker) planCopy(spec *CopySpec, ncols int) (*copyPlan, error) {
 // field. It returns the row to send.
 func (k *masker) maskCopyFields(p *copyPlan, row []byte) ([]byte, error) {
 	if p.spec.Header && !p.started {
+		// The header holds the column names, which come from the
+		// statement's text (an alias may be a value): the detectors mask
+		// it, as they do every line of a COPY without column rules.
 		p.started = true
-		return row, nil
+		out, ok := k.maskCopyRow(row)
+		if !ok {
+			return nil, errors.New("a null transform matched the COPY header")
+		}
+		return out, nil
 	}
 	p.started = true
 	body, ok := bytes.CutSuffix(row, []byte("\n"))
