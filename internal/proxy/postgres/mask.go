@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -77,6 +78,8 @@ const (
 	oidNumeric     = 1700
 	oidUUID        = 2950
 	oidJSONB       = 3802
+	oidCIDR        = 650
+	oidInet        = 869
 )
 
 // How a column's values are read and written when masked.
@@ -667,6 +670,19 @@ func (k *masker) scanBinary(typ uint32, v []byte, depth int) bool {
 		return found(strconv.AppendFloat(buf[:0], float64(math.Float32frombits(binary.BigEndian.Uint32(v))), 'f', -1, 64))
 	case typ == oidJSONB && len(v) > 0:
 		return found(v[1:])
+	case typ == oidInet || typ == oidCIDR:
+		// Family, bits, is_cidr, length, then the address: the ipv4
+		// detector looks for its text form.
+		var a netip.Addr
+		switch {
+		case len(v) == 8 && v[3] == 4:
+			a = netip.AddrFrom4([4]byte(v[4:]))
+		case len(v) == 20 && v[3] == 16:
+			a = netip.AddrFrom16([16]byte(v[4:]))
+		default:
+			return true
+		}
+		return found(a.AppendTo(buf[:0]))
 	}
 	if elems, ok := binaryArray(v); ok {
 		for _, e := range elems.values {
