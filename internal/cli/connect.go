@@ -109,6 +109,11 @@ reach it acts as you.`,
 				return fmt.Errorf("listen on %s: %w", listen, err)
 			}
 			local := ln.Addr().(*net.TCPAddr)
+			if !local.IP.IsLoopback() {
+				// "localhost" is what /etc/hosts or DNS says it is.
+				ln.Close()
+				return fmt.Errorf("--listen %q: it resolved to %s, not a loopback address; the port needs no password, so it listens on a loopback address only", listen, local.IP)
+			}
 			db := database
 			if db == "" {
 				db = conn.Database

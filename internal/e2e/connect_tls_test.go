@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,6 +13,9 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -124,5 +128,57 @@ func TestConnectVerifiesGateway(t *testing.T) {
 		if res := h.runCLI(t, tok, "connect", connName, "--listen", listen); res.Code != 1 || !strings.Contains(res.Stderr, "loopback") {
 			t.Errorf("connect --listen %s: exit %d: %s", listen, res.Code, res.Stderr)
 		}
+	}
+}
+
+// TestConnectLocalhostElsewhere: --listen localhost:PORT takes whatever
+// the resolver says localhost is; where /etc/hosts (or DNS) says otherwise,
+// the port would be open to the network without a password.
+func TestConnectLocalhostElsewhere(t *testing.T) {
+	t.Parallel()
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("no unshare(1) to give the command its own /etc/hosts")
+	}
+	var public net.IP
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
+			public = ipn.IP
+			break
+		}
+	}
+	if public == nil {
+		t.Skip("no non-loopback IPv4 address to resolve localhost to")
+	}
+	h := startUp(t, nil)
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	if err := os.WriteFile(hosts, []byte(public.String()+" localhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, unshare, "--mount", "--propagation", "private", "sh", "-c",
+		`mount --bind "$1" /etc/hosts && shift && exec "$@"`, "sh", hosts, os.Args[0], "connect", connName, "--listen", "localhost:0")
+	cmd.Env = cleanEnv(cliEnv+"=1", "GATEHOUSE_URL="+h.apiURL(), "GATEHOUSE_TOKEN="+h.ciToken(t), "HOME="+t.TempDir())
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if strings.Contains(out.String(), "mount") && !strings.Contains(out.String(), "loopback") {
+			t.Skipf("cannot bind-mount /etc/hosts here: %s", out)
+		}
+		if err == nil || !strings.Contains(out.String(), "not a loopback address") {
+			t.Errorf("connect --listen localhost:0 with localhost at %s: %v: %s", public, err, out)
+		}
+	case <-time.After(15 * time.Second):
+		cancel()
+		<-done
+		t.Errorf("connect --listen localhost:0 with localhost at %s served: %s", public, out)
 	}
 }
