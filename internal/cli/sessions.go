@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -165,75 +165,8 @@ func printSessionHeader(w io.Writer, s *store.Session) error {
 	return nil
 }
 
-// Recorded event payloads, decoded leniently: an unknown field or type is
-// shown as raw JSON rather than failing the command.
-type (
-	startData struct {
-		Identity   string `json:"identity"`
-		Connection string `json:"connection"`
-		Database   string `json:"database"`
-		ClientAddr string `json:"client_addr"`
-		Policy     string `json:"policy"`
-		Connector  string `json:"connector"`
-		Protocol   string `json:"protocol"`
-	}
-	statementData struct {
-		Protocol      string      `json:"protocol"`
-		Text          string      `json:"text"`
-		TextSize      int         `json:"text_size,omitempty"`
-		TextTruncated bool        `json:"text_truncated,omitempty"`
-		Name          string      `json:"name,omitempty"`
-		Portal        string      `json:"portal,omitempty"`
-		Params        []paramData `json:"params,omitempty"`
-	}
-	// paramData is a bound parameter: a text-format value in Text, a
-	// binary one in Base64 (older recordings: either in Data).
-	paramData struct {
-		Null      bool            `json:"null,omitempty"`
-		Format    int             `json:"format,omitempty"`
-		Text      string          `json:"text,omitempty"`
-		Base64    string          `json:"base64,omitempty"`
-		Data      json.RawMessage `json:"data,omitempty"`
-		Truncated bool            `json:"truncated,omitempty"`
-		Size      int             `json:"size"`
-	}
-	resultData struct {
-		// Statement is the 1-based number of the statement (among the
-		// session's statement events) this result belongs to, when the
-		// recorder wrote it.
-		Statement  uint64  `json:"statement,omitempty"`
-		Tag        string  `json:"tag"`
-		Rows       int64   `json:"rows"`
-		DurationMS float64 `json:"duration_ms"`
-		Error      *struct {
-			Severity string `json:"severity"`
-			Code     string `json:"code"`
-			Message  string `json:"message"`
-		} `json:"error"`
-		Masked []maskedData `json:"masked"`
-		// Columns, Types and Sample are the first rows the client
-		// received, masked, as far as the connection's limits keep them.
-		Columns         []string            `json:"columns,omitempty"`
-		Types           []uint32            `json:"types,omitempty"`
-		Sample          [][]json.RawMessage `json:"sample,omitempty"`
-		SampleTruncated bool                `json:"sample_truncated,omitempty"`
-	}
-	endData struct {
-		Reason     string       `json:"reason"`
-		Statements int64        `json:"statements"`
-		Error      string       `json:"error"`
-		Masked     []maskedData `json:"masked"`
-	}
-	// maskedData counts what one masking rule replaced.
-	maskedData struct {
-		Rule   string `json:"rule"`
-		Column bool   `json:"column"`
-		Count  int    `json:"count"`
-	}
-)
-
 // maskedText renders masking counts: "; masked: customers.ssn x3, email x1".
-func maskedText(ms []maskedData) string {
+func maskedText(ms []recording.MaskedData) string {
 	if len(ms) == 0 {
 		return ""
 	}
@@ -275,7 +208,7 @@ func offset(start, t time.Time) string {
 func describe(e store.Event) string {
 	switch e.Type {
 	case "session.start":
-		var d startData
+		var d recording.StartData
 		if json.Unmarshal(e.Data, &d) == nil {
 			s := fmt.Sprintf("%s -> %s", d.Identity, d.Connection)
 			if d.Database != "" {
@@ -290,17 +223,17 @@ func describe(e store.Event) string {
 			return termSafe(s, false)
 		}
 	case "statement":
-		var d statementData
+		var d recording.StatementData
 		if json.Unmarshal(e.Data, &d) == nil {
 			return statementText(&d)
 		}
 	case "result":
-		var d resultData
+		var d recording.ResultData
 		if json.Unmarshal(e.Data, &d) == nil {
 			return resultText(&d)
 		}
 	case "session.end":
-		var d endData
+		var d recording.EndData
 		if json.Unmarshal(e.Data, &d) == nil {
 			s := fmt.Sprintf("%s, %d statement%s", d.Reason, d.Statements, plural(d.Statements))
 			if d.Error != "" {
@@ -312,7 +245,7 @@ func describe(e store.Event) string {
 	return termSafe(string(e.Data), false)
 }
 
-func statementText(d *statementData) string {
+func statementText(d *recording.StatementData) string {
 	var b strings.Builder
 	b.WriteString(termSafe(strings.TrimSpace(d.Text), true))
 	if d.TextTruncated {
@@ -333,29 +266,20 @@ func statementText(d *statementData) string {
 // maxBinaryShown is the longest binary parameter shown in hex.
 const maxBinaryShown = 32
 
-func paramText(p *paramData) string {
+func paramText(p *recording.ParamData) string {
 	if p.Null {
 		return "NULL"
 	}
-	text, isText := p.Text, p.Format == 0
-	switch {
-	case p.Base64 != "":
-		raw, err := base64.StdEncoding.DecodeString(p.Base64)
-		if err != nil {
-			return "<undecodable>"
-		}
-		text = string(raw)
-	case len(p.Data) > 0:
-		if json.Unmarshal(p.Data, &text) != nil {
-			text = string(p.Data)
-		}
+	raw, ok := p.Value()
+	if !ok {
+		return "<undecodable>"
 	}
 	var s string
 	switch {
-	case isText:
-		s = "'" + termSafe(strings.ReplaceAll(text, "'", "''"), false) + "'"
-	case len(text) <= maxBinaryShown:
-		s = fmt.Sprintf("<binary %x>", text)
+	case p.Format == 0:
+		s = "'" + termSafe(strings.ReplaceAll(string(raw), "'", "''"), false) + "'"
+	case len(raw) <= maxBinaryShown:
+		s = fmt.Sprintf("<binary %x>", raw)
 	default:
 		s = fmt.Sprintf("<binary %d bytes>", p.Size)
 	}
@@ -365,7 +289,7 @@ func paramText(p *paramData) string {
 	return s
 }
 
-func resultText(d *resultData) string {
+func resultText(d *recording.ResultData) string {
 	if d.Error != nil {
 		return termSafe(fmt.Sprintf("%s %s: %s (%s)%s", d.Error.Severity, d.Error.Code, d.Error.Message,
 			fmtDuration(msDuration(d.DurationMS)), maskedText(d.Masked)), false)
@@ -382,7 +306,7 @@ const maxCellWidth = 40
 
 // sampleText renders the kept rows of a result as an aligned table below
 // it, or "" when none were kept.
-func sampleText(d *resultData) string {
+func sampleText(d *recording.ResultData) string {
 	if len(d.Columns) == 0 || len(d.Sample) == 0 && !d.SampleTruncated {
 		return ""
 	}
@@ -442,34 +366,17 @@ func cell(s string) string {
 // sampleValue renders one kept value: NULL, the text, or a note on a
 // binary value; a cut value ends in "...".
 func sampleValue(raw json.RawMessage) string {
-	if string(raw) == "null" {
-		return "NULL"
-	}
-	var text string
-	if json.Unmarshal(raw, &text) == nil {
-		return termSafe(text, false)
-	}
-	var v struct {
-		Text      *string `json:"text"`
-		Base64    string  `json:"base64"`
-		Format    int     `json:"format"`
-		Size      int     `json:"size"`
-		Truncated bool    `json:"truncated"`
-	}
-	if json.Unmarshal(raw, &v) != nil {
-		return "?"
-	}
-	var s string
+	c := recording.DecodeCell(raw)
 	switch {
-	case v.Text != nil:
-		s = termSafe(*v.Text, false)
-	case v.Format == 0:
-		raw, _ := base64.StdEncoding.DecodeString(v.Base64)
-		s = termSafe(string(raw), false)
-	default:
-		return fmt.Sprintf("<binary %d bytes>", v.Size)
+	case c.Null:
+		return "NULL"
+	case c.Bad:
+		return "?"
+	case c.Binary:
+		return fmt.Sprintf("<binary %d bytes>", c.Size)
 	}
-	if v.Truncated {
+	s := termSafe(string(c.Data), false)
+	if c.Truncated {
 		s += "..."
 	}
 	return s
@@ -505,13 +412,13 @@ func newSessionsReplayCmd(o *clientOptions) *cobra.Command {
 
 // replayStep is one statement and the results that followed it.
 type replayStep struct {
-	Seq       uint64         `json:"seq"`
-	Time      time.Time      `json:"time"`
-	Statement *statementData `json:"statement"`
+	Seq       uint64                   `json:"seq"`
+	Time      time.Time                `json:"time"`
+	Statement *recording.StatementData `json:"statement"`
 	// Results has one entry per statement the target ran: several for a
 	// simple query holding several statements, none for one that the
 	// target skipped or that was still running when the session ended.
-	Results []*resultData `json:"results"`
+	Results []*recording.ResultData `json:"results"`
 }
 
 // replaySteps pairs statements with their results. A result that names its
@@ -525,13 +432,13 @@ func replaySteps(evs []store.Event) []replayStep {
 	for _, e := range evs {
 		switch e.Type {
 		case "statement":
-			var d statementData
+			var d recording.StatementData
 			if json.Unmarshal(e.Data, &d) != nil {
-				d = statementData{Text: string(e.Data)}
+				d = recording.StatementData{Text: string(e.Data)}
 			}
-			steps = append(steps, replayStep{Seq: e.Seq, Time: e.Time, Statement: &d, Results: []*resultData{}})
+			steps = append(steps, replayStep{Seq: e.Seq, Time: e.Time, Statement: &d, Results: []*recording.ResultData{}})
 		case "result":
-			var d resultData
+			var d recording.ResultData
 			if json.Unmarshal(e.Data, &d) != nil || len(steps) == 0 {
 				continue
 			}

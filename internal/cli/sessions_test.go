@@ -222,16 +222,16 @@ func TestReplaySteps(t *testing.T) {
 func TestParamText(t *testing.T) {
 	tests := []struct {
 		name string
-		p    paramData
+		p    recording.ParamData
 		want string
 	}{
-		{"null", paramData{Null: true}, "NULL"},
-		{"text", paramData{Text: "it's", Size: 4}, "'it''s'"},
-		{"text with escape", paramData{Text: "a\x1bb", Size: 3}, `'a\x1bb'`},
-		{"binary", paramData{Format: 1, Base64: "AAAAKg==", Size: 4}, "<binary 0000002a>"},
-		{"long binary", paramData{Format: 1, Base64: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", Size: 36}, "<binary 36 bytes>"},
-		{"truncated", paramData{Text: "abc", Truncated: true, Size: 9000}, "'abc'...(truncated, 9000 bytes)"},
-		{"legacy data field", paramData{Data: json.RawMessage(`"42"`), Size: 2}, "'42'"},
+		{"null", recording.ParamData{Null: true}, "NULL"},
+		{"text", recording.ParamData{Text: "it's", Size: 4}, "'it''s'"},
+		{"text with escape", recording.ParamData{Text: "a\x1bb", Size: 3}, `'a\x1bb'`},
+		{"binary", recording.ParamData{Format: 1, Base64: "AAAAKg==", Size: 4}, "<binary 0000002a>"},
+		{"long binary", recording.ParamData{Format: 1, Base64: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", Size: 36}, "<binary 36 bytes>"},
+		{"truncated", recording.ParamData{Text: "abc", Truncated: true, Size: 9000}, "'abc'...(truncated, 9000 bytes)"},
+		{"legacy data field", recording.ParamData{Data: json.RawMessage(`"42"`), Size: 2}, "'42'"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

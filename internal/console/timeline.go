@@ -1,7 +1,6 @@
 package console
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,75 +10,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// Recorded event payloads, decoded leniently: a field that does not decode
-// leaves the event shown as its raw JSON.
-type (
-	startData struct {
-		Identity    string   `json:"identity"`
-		Groups      []string `json:"groups"`
-		Connection  string   `json:"connection"`
-		Database    string   `json:"database"`
-		ClientAddr  string   `json:"client_addr"`
-		Application string   `json:"application_name"`
-		Policy      string   `json:"policy"`
-		Connector   string   `json:"connector"`
-		Protocol    string   `json:"protocol"`
-	}
-	statementData struct {
-		Protocol      string      `json:"protocol"`
-		Text          string      `json:"text"`
-		TextSize      int         `json:"text_size"`
-		TextTruncated bool        `json:"text_truncated"`
-		Name          string      `json:"name"`
-		Params        []paramData `json:"params"`
-	}
-	// paramData is a bound parameter: a text-format value in Text, a
-	// binary one in Base64 (older recordings: either in Data).
-	paramData struct {
-		Null      bool            `json:"null"`
-		Format    int             `json:"format"`
-		Text      string          `json:"text"`
-		Base64    string          `json:"base64"`
-		Data      json.RawMessage `json:"data"`
-		Truncated bool            `json:"truncated"`
-		Size      int             `json:"size"`
-	}
-	resultData struct {
-		Statement  uint64  `json:"statement"`
-		Tag        string  `json:"tag"`
-		Rows       int64   `json:"rows"`
-		DurationMS float64 `json:"duration_ms"`
-		Error      *struct {
-			Severity string `json:"severity"`
-			Code     string `json:"code"`
-			Message  string `json:"message"`
-		} `json:"error"`
-		Masked          []maskedData        `json:"masked"`
-		Columns         []string            `json:"columns"`
-		Sample          [][]json.RawMessage `json:"sample"`
-		SampleTruncated bool                `json:"sample_truncated"`
-	}
-	endData struct {
-		Reason     string       `json:"reason"`
-		Statements int64        `json:"statements"`
-		Error      string       `json:"error"`
-		Masked     []maskedData `json:"masked"`
-	}
-	reviewEventData struct {
-		Review     string   `json:"review"`
-		Status     string   `json:"status"`
-		Approvers  []string `json:"approvers"`
-		ApprovedBy []string `json:"approved_by"`
-		RejectedBy []string `json:"rejected_by"`
-	}
-	// maskedData counts what one masking rule replaced.
-	maskedData struct {
-		Rule   string `json:"rule"`
-		Column bool   `json:"column"`
-		Count  int    `json:"count"`
-	}
-)
-
 // eventView is one line of a session's timeline. Exactly one of the
 // payload fields is set; Raw when the payload is of no known shape.
 type eventView struct {
@@ -87,11 +17,11 @@ type eventView struct {
 	Offset    string
 	Time      time.Time
 	Type      string
-	Start     *startData
+	Start     *recording.StartData
 	Statement *statementView
 	Result    *resultView
-	End       *endData
-	Review    *reviewEventData
+	End       *recording.EndData
+	Review    *recording.ReviewData
 	Raw       string
 }
 
@@ -110,7 +40,7 @@ type resultView struct {
 	Rows      int64
 	Duration  string
 	Error     string
-	Masked    []maskedData
+	Masked    []recording.MaskedData
 	Columns   []string
 	Sample    [][]cellView
 	// Kept says how much of the result was kept when not all of it was.
@@ -143,31 +73,31 @@ func timeline(evs []store.Event, start time.Time) []eventView {
 func decodeEvent(v *eventView, e store.Event) bool {
 	switch e.Type {
 	case recording.TypeSessionStart:
-		var d startData
+		var d recording.StartData
 		if json.Unmarshal(e.Data, &d) == nil {
 			v.Start = &d
 			return true
 		}
 	case recording.TypeStatement:
-		var d statementData
+		var d recording.StatementData
 		if json.Unmarshal(e.Data, &d) == nil {
 			v.Statement = statementOf(&d)
 			return true
 		}
 	case recording.TypeResult:
-		var d resultData
+		var d recording.ResultData
 		if json.Unmarshal(e.Data, &d) == nil {
 			v.Result = resultOf(&d)
 			return true
 		}
 	case recording.TypeSessionEnd:
-		var d endData
+		var d recording.EndData
 		if json.Unmarshal(e.Data, &d) == nil {
 			v.End = &d
 			return true
 		}
 	case recording.TypeReviewHeld, recording.TypeReviewDecided:
-		var d reviewEventData
+		var d recording.ReviewData
 		if json.Unmarshal(e.Data, &d) == nil && d.Review != "" {
 			v.Review = &d
 			return true
@@ -176,7 +106,7 @@ func decodeEvent(v *eventView, e store.Event) bool {
 	return false
 }
 
-func statementOf(d *statementData) *statementView {
+func statementOf(d *recording.StatementData) *statementView {
 	s := &statementView{Protocol: d.Protocol, Text: strings.TrimSpace(d.Text), Name: d.Name}
 	if d.TextTruncated {
 		s.Cut = fmt.Sprintf("cut when recorded; %d bytes in all", d.TextSize)
@@ -192,29 +122,20 @@ const maxBinaryShown = 32
 
 // paramText renders a bound parameter as the CLI does: NULL, a quoted
 // text value, or a binary value in hex or by its size.
-func paramText(p *paramData) string {
+func paramText(p *recording.ParamData) string {
 	if p.Null {
 		return "NULL"
 	}
-	text := p.Text
-	switch {
-	case p.Base64 != "":
-		raw, err := base64.StdEncoding.DecodeString(p.Base64)
-		if err != nil {
-			return "<undecodable>"
-		}
-		text = string(raw)
-	case len(p.Data) > 0:
-		if json.Unmarshal(p.Data, &text) != nil {
-			text = string(p.Data)
-		}
+	raw, ok := p.Value()
+	if !ok {
+		return "<undecodable>"
 	}
 	var s string
 	switch {
 	case p.Format == 0:
-		s = "'" + strings.ReplaceAll(text, "'", "''") + "'"
-	case len(text) <= maxBinaryShown:
-		s = fmt.Sprintf("<binary %x>", text)
+		s = "'" + strings.ReplaceAll(string(raw), "'", "''") + "'"
+	case len(raw) <= maxBinaryShown:
+		s = fmt.Sprintf("<binary %x>", raw)
 	default:
 		s = fmt.Sprintf("<binary, %d bytes>", p.Size)
 	}
@@ -224,7 +145,7 @@ func paramText(p *paramData) string {
 	return s
 }
 
-func resultOf(d *resultData) *resultView {
+func resultOf(d *recording.ResultData) *resultView {
 	v := &resultView{Statement: d.Statement, Tag: d.Tag, Rows: d.Rows, Masked: d.Masked,
 		Duration: time.Duration(d.DurationMS * float64(time.Millisecond)).Round(time.Microsecond).String()}
 	if d.Error != nil {
@@ -253,32 +174,16 @@ func resultOf(d *resultData) *resultView {
 	return v
 }
 
-// sampleValue decodes one kept value: null, a string, or an object with
-// text or base64, format (binary when not 0), size and truncated.
+// sampleValue renders one kept value.
 func sampleValue(raw json.RawMessage) cellView {
-	if string(raw) == "null" {
-		return cellView{Text: "NULL", Null: true}
-	}
-	var text string
-	if json.Unmarshal(raw, &text) == nil {
-		return cellView{Text: text}
-	}
-	var v struct {
-		Text      *string `json:"text"`
-		Base64    string  `json:"base64"`
-		Format    int     `json:"format"`
-		Size      int     `json:"size"`
-		Truncated bool    `json:"truncated"`
-	}
-	if json.Unmarshal(raw, &v) != nil {
-		return cellView{Text: "?", Note: true}
-	}
+	c := recording.DecodeCell(raw)
 	switch {
-	case v.Text != nil:
-		return cellView{Text: *v.Text, Cut: v.Truncated}
-	case v.Format == 0:
-		b, _ := base64.StdEncoding.DecodeString(v.Base64)
-		return cellView{Text: string(b), Cut: v.Truncated}
+	case c.Null:
+		return cellView{Text: "NULL", Null: true}
+	case c.Bad:
+		return cellView{Text: "?", Note: true}
+	case c.Binary:
+		return cellView{Text: fmt.Sprintf("<binary, %d bytes>", c.Size), Note: true}
 	}
-	return cellView{Text: fmt.Sprintf("<binary, %d bytes>", v.Size), Note: true}
+	return cellView{Text: string(c.Data), Cut: c.Truncated}
 }
