@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/notify"
@@ -143,6 +144,55 @@ func TestUpStatementReview(t *testing.T) {
 			t.Fatalf("got %v, want 57014 naming %s", err, id)
 		}
 	})
+	// A client that cancels its held statement, or goes away, withdraws
+	// the review: it ends expired, and approving it runs nothing.
+	for _, how := range []string{"cancel", "disconnect"} {
+		t.Run(how, func(t *testing.T) {
+			notices := make(chan string, 4)
+			cc := h.pgxConfig(t, connName, requester, "withdraw-"+how)
+			cc.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { notices <- n.Message }
+			cc.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+				return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: time.Minute}
+			}
+			c := connect(t, cc)
+			qctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				_, err := c.Exec(qctx, "INSERT INTO held VALUES (99)", pgx.QueryExecModeSimpleProtocol)
+				done <- err
+			}()
+			var id string
+			select {
+			case msg := <-notices:
+				id = reviewIDRE.FindStringSubmatch(msg)[1]
+			case <-time.After(waitLimit):
+				t.Fatal("no hold notice")
+			}
+			if how == "cancel" {
+				cancel()
+				if err := wait(t, done); pgCode(err) != "57014" {
+					t.Errorf("canceled held statement: got %v, want 57014", err)
+				}
+			} else {
+				c.PgConn().Conn().Close()
+			}
+			deadline := time.Now().Add(waitLimit)
+			for {
+				r, err := h.g.Store().GetReview(ctx, id)
+				if err == nil && r.Status == store.ReviewExpired {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("review %s after the client's %s: %+v, %v; want expired", id, how, r, err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if res := h.runCLI(t, approver, "reviews", "approve", id); res.Code == 0 {
+				t.Errorf("approving a withdrawn review succeeded: %s", res.Stdout)
+			}
+		})
+	}
 	var n int
 	if err := setup.QueryRow(ctx, "SELECT (SELECT count(*) FROM held) + (SELECT count(*) FROM slow)").Scan(&n); err != nil || n != 1 {
 		t.Errorf("rows after all reviews: %d, %v; want only the approved insert", n, err)

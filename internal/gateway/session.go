@@ -350,7 +350,17 @@ func (g *Gateway) hold(ctx context.Context, r *store.Review, created func(*store
 	}
 	g.Logger.Info("statement held for review", "review", r.ID, logSession, r.Session, logIdentity, r.Requester)
 	created(r)
-	return g.reviews.Wait(ctx, r.ID)
+	decided, err := g.reviews.Wait(ctx, r.ID)
+	if err != nil && ctx.Err() != nil {
+		// The statement's session stopped waiting: the statement will not
+		// run, so the review must not stay open for approval.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, werr := g.reviews.Withdraw(wctx, r.ID); werr != nil {
+			g.Logger.Warn("withdraw review", "review", r.ID, "err", werr)
+		}
+	}
+	return decided, err
 }
 
 // notifyReview tells the webhooks about a review's state change.

@@ -337,6 +337,14 @@ func (s *Service) expire(ctx context.Context, id string, at time.Time) (*store.R
 	return r, nil
 }
 
+// Withdraw ends a pending review whose statement will not run (its
+// client canceled it or went away, its session ended): it is marked
+// expired, so a later approval cannot seem to let anything run. A review
+// decided meanwhile is returned as it is.
+func (s *Service) Withdraw(ctx context.Context, id string) (*store.Review, error) {
+	return s.expire(ctx, id, s.now().UTC())
+}
+
 func (s *Service) decided(ctx context.Context, r *store.Review, event string) {
 	s.wake(r.ID)
 	s.notify(ctx, r, event)

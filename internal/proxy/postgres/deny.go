@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -53,17 +55,46 @@ var errNoticeAfterCheck = errors.New("postgres: notice called after Check return
 // decide calls Check for r.st and fills the decision fields. It returns
 // the normalized Denial, or nil to allow.
 func (r *relay) decide() (*Denial, error) {
+	// One cancelable context serves every Check until something cancels
+	// it, so an allowed statement costs no allocation.
+	if r.hctx == nil || r.hctx.Err() != nil {
+		r.hctx, r.hcancel = context.WithCancelCause(r.ctx)
+	}
+	hctx := r.hctx
+	if r.up != nil {
+		r.up.setHold(r.hcancel)
+	}
 	r.holdMu.Lock()
 	r.holding = true
 	r.holdMu.Unlock()
-	d := r.check(r.ctx, &r.st, r.noticeFn)
+	d := r.check(hctx, &r.st, r.noticeFn)
+	if r.up != nil {
+		r.up.setHold(nil)
+	}
 	// Wait for a notice in flight on another goroutine before the client
 	// direction touches its writer again.
 	r.holdMu.Lock()
 	r.holding = false
+	stopWatch := r.stopWatch
+	r.stopWatch = nil
 	r.holdMu.Unlock()
+	if stopWatch != nil {
+		stopWatch()
+	}
 	if r.ctx.Err() != nil {
 		return nil, fmt.Errorf("check statement %d: %w", r.seq, context.Cause(r.ctx))
+	}
+	switch cause := context.Cause(hctx); {
+	case cause == nil:
+	case errors.Is(cause, errClientGone):
+		// Nothing held may run for a client that is not there.
+		return nil, fmt.Errorf("check statement %d: %w", r.seq, cause)
+	case errors.Is(cause, errHoldCanceled):
+		if r.st.Decision == "" {
+			r.st.Decision = DecisionDeny
+		}
+		r.st.Reason = "canceled by the client while held"
+		return &Denial{Code: "57014", Message: "gatehouse: canceling statement due to user request"}, nil
 	}
 	if d == nil {
 		if r.st.Decision == "" {
@@ -84,6 +115,50 @@ func (r *relay) decide() (*Denial, error) {
 	return &n, nil
 }
 
+// Causes that end a Check early.
+var (
+	errClientGone   = errors.New("the client went away while its statement was held")
+	errHoldCanceled = errors.New("the client canceled its held statement")
+)
+
+// watchClient watches the client connection while Check runs, so that a
+// client that disconnects ends the hold (with errClientGone) instead of
+// letting its statement run later. It only peeks: what the client sends
+// meanwhile stays buffered for the client direction. The returned stop
+// ends the watch and restores the connection for reading.
+func (r *relay) watchClient(cancel context.CancelCauseFunc) (stop func()) {
+	if r.client == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		br := r.cr.r
+		for {
+			n := br.Buffered() + 1
+			if n > br.Size() {
+				return // the client keeps sending: it is there
+			}
+			if _, err := br.Peek(n); err != nil {
+				var ne net.Error
+				if !errors.As(err, &ne) || !ne.Timeout() {
+					cancel(errClientGone)
+				}
+				return
+			}
+		}
+	}()
+	return func() {
+		r.client.SetReadDeadline(time.Unix(1, 0))
+		<-done
+		r.client.SetReadDeadline(time.Time{})
+		if r.ctx.Err() != nil {
+			// run interrupts the client direction with a deadline.
+			r.client.SetDeadline(time.Unix(1, 0))
+		}
+	}
+}
+
 // notice sends the client a NoticeResponse while Check holds a statement.
 // It first forwards what the client sent before the held statement, and a
 // Flush, so the target works on it and its results flow during the hold.
@@ -92,6 +167,11 @@ func (r *relay) notice(msg string) error {
 	defer r.holdMu.Unlock()
 	if !r.holding {
 		return errNoticeAfterCheck
+	}
+	if r.stopWatch == nil {
+		// Check is holding the statement: from now on a client that
+		// goes away ends the hold.
+		r.stopWatch = r.watchClient(r.hcancel)
 	}
 	// A Flush message too: in the extended protocol the server holds its
 	// answers until Sync or Flush. It answers nothing, so the FIFO holds.

@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy/postgres"
@@ -252,5 +254,51 @@ func TestJDBCDenyBatch(t *testing.T) {
 	}
 	if n := count(t, direct, "allowed_table"); n != 0 {
 		t.Errorf("allowed_table rows on the server: got %d, want 0", n)
+	}
+}
+
+// A held statement that its client cancels, or whose client goes away,
+// never runs, whatever the hold decides later.
+func TestHoldCanceledOrAbandoned(t *testing.T) {
+	tp := newTestPolicy()
+	p, direct := startDenyProxy(t, tp)
+	conn := connectMode(t, p.DSN("disable"), pgx.QueryExecModeSimpleProtocol, func(cfg *pgx.ConnConfig) {
+		// Through a CancelRequest, never the deadline fallback.
+		cfg.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+			return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: time.Minute}
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(ctx, "INSERT INTO held_table VALUES (1)")
+		done <- err
+	}()
+	<-tp.holds
+	cancel()
+	var pe *pgconn.PgError
+	if err := <-done; !errors.As(err, &pe) || pe.Code != "57014" {
+		t.Fatalf("canceled held statement: got %v, want 57014", err)
+	}
+	mustExec(t, conn, "SELECT 1") // the session goes on
+	if n := count(t, direct, "held_table"); n != 0 {
+		t.Errorf("held_table rows after the cancel: got %d, want 0", n)
+	}
+
+	// The client disconnects while held; the hold is then approved.
+	go func() {
+		_, err := conn.Exec(context.Background(), "INSERT INTO held_table VALUES (2)")
+		done <- err
+	}()
+	h := <-tp.holds
+	conn.PgConn().Conn().Close()
+	if err := p.nextRelayErr(t); err == nil || !strings.Contains(err.Error(), "went away") {
+		t.Errorf("relay after the client left: got %v", err)
+	}
+	h.release <- nil // an approval that comes too late
+	<-done
+	time.Sleep(100 * time.Millisecond)
+	if n := count(t, direct, "held_table"); n != 0 {
+		t.Errorf("held_table rows after the client left: got %d, want 0", n)
 	}
 }

@@ -54,8 +54,13 @@ type relay struct {
 
 	// holdMu guards holding, which is true while Check runs: notice may
 	// use the client direction's writer only then.
-	holdMu   sync.Mutex
-	holding  bool
+	holdMu    sync.Mutex
+	holding   bool
+	stopWatch func() // ends watchClient, once a hold has started it
+	// hctx is what Check runs under; hcancel ends it early (a client
+	// that went away, a cancel request).
+	hctx     context.Context
+	hcancel  context.CancelCauseFunc
 	noticeFn func(msg string) error // r.notice, bound once
 
 	// cwMu serializes writes to the client: the target direction holds it
@@ -109,6 +114,8 @@ type relay struct {
 	denyBuf    []byte
 	atBoundary bool     // the client stream ends at a message boundary
 	smp        *sampler // nil when no rows are kept for the recording
+
+	up *Upstream // for Cancel to reach a held statement; nil in tests
 }
 
 func newRelay(client, target net.Conn, rec Recorder, check func(context.Context, *Statement, func(string) error) *Denial) *relay {
@@ -139,6 +146,7 @@ func (u *Upstream) Relay(ctx context.Context, client net.Conn, rec Recorder) err
 	defer u.Close()
 	defer client.Close()
 	r := newRelay(client, u.conn, rec, u.Check)
+	r.up = u
 	if u.Mask != nil && !u.Mask.Masker.Empty() {
 		r.mk = &masker{cfg: u.Mask, m: u.Mask.Masker}
 	}
@@ -148,7 +156,25 @@ func (u *Upstream) Relay(ctx context.Context, client net.Conn, rec Recorder) err
 			r.smp.names = r.mk.m
 		}
 	}
-	return r.run(ctx)
+	err := r.run(ctx)
+	if ctx.Err() != nil && r.outstanding() {
+		// Ended from outside (access revoked, token expired, max_session)
+		// with a statement still running: closing the connection does not
+		// stop it on the server, a cancel does.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+		if cerr := u.Cancel(cctx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("cancel the running statement: %w", cerr))
+		}
+		cancel()
+	}
+	return err
+}
+
+// outstanding reports whether the target has not answered every request.
+func (r *relay) outstanding() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.head < len(r.queue)
 }
 
 func (r *relay) run(ctx context.Context) error {

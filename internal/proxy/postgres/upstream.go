@@ -109,6 +109,15 @@ type Upstream struct {
 	tlsConfig *tls.Config
 	closeOnce sync.Once
 	closeErr  error
+
+	holdMu sync.Mutex
+	hold   context.CancelCauseFunc // ends the Check in progress, if any
+}
+
+func (u *Upstream) setHold(cancel context.CancelCauseFunc) {
+	u.holdMu.Lock()
+	u.hold = cancel
+	u.holdMu.Unlock()
 }
 
 // Dial logs in to the target with the target's credentials and returns the
@@ -230,7 +239,16 @@ func (u *Upstream) Params() []Param { return u.params }
 
 // Cancel sends a CancelRequest for this session's backend, over TLS when
 // the session uses TLS, as libpq does.
+//
+// A statement held for review (Check in progress) is canceled too: it
+// never reaches the target, and the client gets 57014.
 func (u *Upstream) Cancel(ctx context.Context) error {
+	u.holdMu.Lock()
+	hold := u.hold
+	u.holdMu.Unlock()
+	if hold != nil {
+		hold(errHoldCanceled)
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", u.remote)
 	if err != nil {
