@@ -95,6 +95,24 @@ func TestRevocationEndsSessions(t *testing.T) {
 			}
 			t.Logf("%s: sessions ended %v and %v after disabling the identity", mode,
 				wantEnded(t, d2, "gatehouse: access revoked", start), wantEnded(t, d3, "gatehouse: access revoked", start))
+			// Their statements stop on the target too, not only the
+			// client's connection.
+			direct, err := pgx.Connect(ctxT(t), pg.DSN(db))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer direct.Close(context.Background())
+			// Well before the 60 s sleeps would end by themselves.
+			for stop := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				var n int
+				err := direct.QueryRow(ctxT(t), "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query = 'SELECT pg_sleep(60)'").Scan(&n)
+				if err == nil && n == 0 {
+					break
+				}
+				if time.Now().After(stop) {
+					t.Fatalf("the revoked sessions' statements still run on the target: %d, %v", n, err)
+				}
+			}
 			if pe := connectErr(t, h.pgxConfig(t, connName, tok2, "disabled-again")); pe.Code != "28P01" {
 				t.Errorf("token of a disabled identity: got %s %q, want 28P01", pe.Code, pe.Message)
 			}
