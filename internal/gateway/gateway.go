@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/connector"
+	"github.com/gatehouse-dev/gatehouse/internal/datadir"
 	"github.com/gatehouse-dev/gatehouse/internal/notify"
 	"github.com/gatehouse-dev/gatehouse/internal/pki"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
@@ -61,6 +62,7 @@ type Gateway struct {
 	tlsConf  *tls.Config
 	policies atomic.Pointer[policy.Set]
 	conns    map[string]config.Connection
+	dirLock  *datadir.Lock
 
 	live      liveSessions
 	limiter   failLimiter
@@ -129,6 +131,9 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	cfg := g.Config
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
+	}
+	if g.dirLock, err = datadir.Acquire(cfg.DataDir); err != nil {
+		return err
 	}
 	ctx, g.cancel = context.WithCancel(ctx)
 	g.baseCtx = ctx
@@ -513,6 +518,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 				g.closeErr = errors.Join(g.closeErr, err)
 			}
 		}
+		g.dirLock.Release()
 	})
 	return g.closeErr
 }
