@@ -346,6 +346,22 @@ func TestVerify(t *testing.T) {
 			},
 			want: api.VerifyResult{Events: 5, FirstBadSeq: 6, Reason: "missing: the recording ends at event 5, but the session's head is event 6", Signature: "missing"},
 		},
+		{
+			name: "ended but never signed",
+			tamper: func(t *testing.T, e *apitest.Env) {
+				e.Exec(t, `UPDATE sessions SET signature = '', signed_seq = 0 WHERE id = 's1'`)
+			},
+			want: api.VerifyResult{Events: 6, FirstBadSeq: 7, Reason: "missing: the session ended (ended) but its recording was never closed and signed", Signature: "missing"},
+		},
+		{
+			name: "ended with no events",
+			tamper: func(t *testing.T, e *apitest.Env) {
+				e.Exec(t, `UPDATE sessions SET signature = '', signed_seq = 0 WHERE id = 's1'`)
+				e.EditEvents(t, "s1", func([]store.Event) []store.Event { return nil })
+				e.Exec(t, `UPDATE session_stats SET last_seq = 0, last_hash = '' WHERE session = 's1'`)
+			},
+			want: api.VerifyResult{FirstBadSeq: 1, Reason: "missing: the session ended (ended) with no events recorded", Signature: "missing"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

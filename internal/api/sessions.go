@@ -126,8 +126,8 @@ const (
 type VerifyResult struct {
 	// OK is true when the hash chain is intact, ends where the session
 	// record and the gateway's signature say it ends, and the signature is
-	// not invalid. A missing signature (a session not closed yet) does not
-	// make OK false; Signature says so.
+	// not invalid. A missing signature makes OK false only for a session
+	// that has ended (a live one is not closed yet); Signature says so.
 	OK     bool `json:"ok"`
 	Events int  `json:"events"`
 	// FirstBadSeq is the first event that fails verification (or is
@@ -235,6 +235,15 @@ func (s *Server) verify(ctx context.Context, sess *store.Session, evs []store.Ev
 		broken(sess.LastSeq+1, "not in the session's head: the session ends at event %d", sess.LastSeq)
 	case lastHash != sess.LastHash:
 		broken(lastSeq, "hash differs from the session's recorded head")
+	}
+	if sess.Status != store.StatusActive && sig == "" {
+		// An ended session is closed by a signed last event; without one
+		// its end was never recorded, and events may be missing.
+		if len(evs) == 0 {
+			broken(1, "missing: the session ended (%s) with no events recorded", sess.Status)
+		} else {
+			broken(lastSeq+1, "missing: the session ended (%s) but its recording was never closed and signed", sess.Status)
+		}
 	}
 	if res.Signature == SignatureInvalid {
 		res.OK = false
