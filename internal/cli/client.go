@@ -87,7 +87,7 @@ func (o *clientOptions) tokenFiles() []string {
 	return files
 }
 
-var errNoToken = errors.New(`no token: run "gatehouse login", set GATEHOUSE_TOKEN, or pass --token`)
+var errNoToken = errors.New(`no token: run "gatehouse login", set GATEHOUSE_TOKEN, pass --token, or (as the admin of a local gatehouse up) run from the directory holding gatehouse-data/admin.token or set GATEHOUSE_DATA`)
 
 // resolveToken returns the token the client commands use.
 func (o *clientOptions) resolveToken() (string, error) {

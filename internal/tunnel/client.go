@@ -395,7 +395,13 @@ func (c *Client) enroll(ctx context.Context, host string) error {
 		return fmt.Errorf("enroll: %w", err)
 	}
 	if r.Error != "" {
-		return fmt.Errorf("enroll: %w", &RemoteError{Code: r.Code, Message: r.Error})
+		err := fmt.Errorf("enroll: %w", &RemoteError{Code: r.Code, Message: r.Error})
+		if r.Code == codeJoinRefused {
+			// A join token works once: a connector enrolled before keeps
+			// its certificate in StateDir, and a new one needs a new token.
+			err = fmt.Errorf("%w; an admin issues a new one with: gatehouse connectors join-token --name %s", err, c.Name)
+		}
+		return err
 	}
 
 	caCert, err := x509.ParseCertificate(r.CA)
