@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -47,16 +48,25 @@ func newSessionsListCmd(o *clientOptions) *cobra.Command {
 				}
 				return printJSON(cmd.OutOrStdout(), list)
 			}
-			return printSessions(cmd.OutOrStdout(), list)
+			if err := printSessions(cmd.OutOrStdout(), list); err != nil {
+				return err
+			}
+			if limit := cmp.Or(f.Limit, defaultSessionsLimit); len(list) >= limit {
+				fmt.Fprintf(cmd.ErrOrStderr(), "(the newest %d sessions; --limit shows more)\n", limit)
+			}
+			return nil
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.Identity, "identity", "", "only sessions of this identity")
 	fl.StringVar(&f.Connection, "connection", "", "only sessions to this connection")
 	fl.StringVar(&f.Status, "status", "", "only sessions with this status: active, ended or failed")
-	fl.IntVar(&f.Limit, "limit", 0, "at most this many sessions (default 100)")
+	fl.IntVar(&f.Limit, "limit", 0, fmt.Sprintf("at most this many sessions (default %d)", defaultSessionsLimit))
 	return cmd
 }
+
+// defaultSessionsLimit is how many sessions the API lists without a limit.
+const defaultSessionsLimit = 100
 
 func printSessions(w io.Writer, list []store.Session) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
