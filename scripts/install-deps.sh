@@ -16,7 +16,7 @@ have_pkg python3-psycopg || need+=(python3-psycopg)
 have_pkg python3-asyncpg || need+=(python3-asyncpg)
 have_pkg libpostgresql-jdbc-java || need+=(libpostgresql-jdbc-java)
 command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
-command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+{ command -v setpriv && command -v unshare; } >/dev/null 2>&1 || need+=(util-linux)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 
 if [ ${#need[@]} -eq 0 ]; then

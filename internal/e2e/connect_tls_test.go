@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/binary"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"io"
 	"math/big"
 	"net"
@@ -138,7 +139,7 @@ func TestConnectLocalhostElsewhere(t *testing.T) {
 	t.Parallel()
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
-		t.Skip("no unshare(1) to give the command its own /etc/hosts")
+		pgtest.Missing(t, "no unshare(1) to give the command its own /etc/hosts")
 	}
 	var public net.IP
 	addrs, _ := net.InterfaceAddrs()
@@ -149,7 +150,7 @@ func TestConnectLocalhostElsewhere(t *testing.T) {
 		}
 	}
 	if public == nil {
-		t.Skip("no non-loopback IPv4 address to resolve localhost to")
+		pgtest.Missing(t, "no non-loopback IPv4 address to resolve localhost to")
 	}
 	h := startUp(t, nil)
 	hosts := filepath.Join(t.TempDir(), "hosts")
@@ -171,7 +172,7 @@ func TestConnectLocalhostElsewhere(t *testing.T) {
 	select {
 	case err := <-done:
 		if strings.Contains(out.String(), "mount") && !strings.Contains(out.String(), "loopback") {
-			t.Skipf("cannot bind-mount /etc/hosts here: %s", out)
+			pgtest.Missing(t, "cannot bind-mount /etc/hosts here (run as root): %s", out)
 		}
 		if err == nil || !strings.Contains(out.String(), "not a loopback address") {
 			t.Errorf("connect --listen localhost:0 with localhost at %s: %v: %s", public, err, out)
